@@ -1,0 +1,41 @@
+"""Dependencies handed to routes; the lifespan creates what they return."""
+
+from dataclasses import dataclass
+from typing import Annotated
+
+import redis.asyncio as aioredis
+import tritonclient.grpc.aio as triton_aio
+from celery import Celery
+from fastapi import Depends, Request
+
+from gateway.settings import Settings
+from storage.objects import ObjectStore
+from storage.repository import JobRepository
+
+
+@dataclass
+class Clients:
+    settings: Settings
+    jobs: JobRepository
+    objects: ObjectStore
+    celery: Celery
+    redis: aioredis.Redis
+    triton: triton_aio.InferenceServerClient
+
+
+def get_clients(request: Request) -> Clients:
+    clients: Clients = request.app.state.clients
+    return clients
+
+
+def get_settings(request: Request) -> Settings:
+    return get_clients(request).settings
+
+
+def get_jobs(request: Request) -> JobRepository:
+    return get_clients(request).jobs
+
+
+ClientsDep = Annotated[Clients, Depends(get_clients)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+JobsDep = Annotated[JobRepository, Depends(get_jobs)]

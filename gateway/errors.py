@@ -1,0 +1,87 @@
+"""Every error leaves the gateway as `{"error": {"code", "message"}}` with a stable code."""
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from storage.errors import ErrorCode, ServiceError
+
+logger = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    def __init__(self, status_code: int, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.code = code
+        self.message = message
+
+
+# Codes raised by shared code (storage, URL checks) and the HTTP status each maps to.
+SERVICE_ERROR_STATUS: dict[ErrorCode, int] = {
+    ErrorCode.INVALID_URL: 422,
+    ErrorCode.URL_FORBIDDEN: 422,
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
+    ErrorCode.PAYLOAD_TOO_LARGE: 413,
+}
+
+_HTTP_STATUS_CODES: dict[int, ErrorCode] = {
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+    415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+}
+
+
+def error_body(code: ErrorCode, message: str) -> dict[str, dict[str, str]]:
+    return {"error": {"code": code.value, "message": message}}
+
+
+def error_response(status_code: int, code: ErrorCode, message: str) -> JSONResponse:
+    return JSONResponse(error_body(code, message), status_code=status_code)
+
+
+def _describe_validation(error: RequestValidationError) -> str:
+    parts = []
+    for item in error.errors()[:5]:
+        location = ".".join(str(p) for p in item.get("loc", ()) if p != "body")
+        parts.append(f"{location or 'body'}: {item.get('msg', 'invalid')}")
+    return "; ".join(parts) or "the request is invalid"
+
+
+async def _api_error(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, ApiError)
+    return error_response(error.status_code, error.code, error.message)
+
+
+async def _service_error(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, ServiceError)
+    status = SERVICE_ERROR_STATUS.get(error.code, 503 if error.transient else 422)
+    return error_response(status, error.code, error.message)
+
+
+async def _validation_error(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    return error_response(422, ErrorCode.INVALID_REQUEST, _describe_validation(error))
+
+
+async def _http_error(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    code = _HTTP_STATUS_CODES.get(error.status_code, ErrorCode.INVALID_REQUEST)
+    return error_response(error.status_code, code, str(error.detail))
+
+
+async def _unexpected_error(_: Request, error: Exception) -> JSONResponse:
+    logger.exception("unhandled error", exc_info=error)
+    return error_response(500, ErrorCode.INTERNAL_ERROR, "internal error")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,82 @@
+"""The FastAPI application: `uvicorn gateway.main:app`."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+import redis.asyncio as aioredis
+import tritonclient.grpc.aio as triton_aio
+from celery import Celery
+from fastapi import FastAPI
+
+from gateway.api.deps import Clients
+from gateway.api.routes import health, jobs
+from gateway.errors import install_error_handlers
+from gateway.limits import BodySizeLimit
+from gateway.settings import Settings, get_settings
+from storage.objects import ObjectStore
+from storage.repository import JobRepository, create_mongo_client
+
+logger = logging.getLogger(__name__)
+
+# Multipart framing around an upload of exactly the allowed size.
+_MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
+
+def create_producer(settings: Settings) -> Celery:
+    """A Celery app that only sends: the gateway never imports the worker's tasks."""
+    producer = Celery("gateway")
+    producer.conf.update(
+        broker_url=settings.celery.broker_url.get_secret_value(),
+        broker_transport_options={"visibility_timeout": settings.celery.visibility_timeout_s},
+        broker_connection_retry_on_startup=True,
+        broker_connection_timeout=3,
+        task_serializer="json",
+    )
+    return producer
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        mongo = create_mongo_client(settings.mongo)
+        jobs_repository = JobRepository(mongo[settings.mongo.database])
+        objects = ObjectStore(settings.object_store)
+        await jobs_repository.ensure_indexes()
+        await anyio.to_thread.run_sync(objects.ensure_bucket)
+        redis = aioredis.from_url(settings.celery.broker_url.get_secret_value())
+        triton = triton_aio.InferenceServerClient(url=settings.triton.url)
+        app.state.clients = Clients(
+            settings=settings,
+            jobs=jobs_repository,
+            objects=objects,
+            celery=create_producer(settings),
+            redis=redis,
+            triton=triton,
+        )
+        try:
+            yield
+        finally:
+            await triton.close()
+            await redis.aclose()
+            await mongo.close()
+
+    app = FastAPI(
+        title="Deepfake detection service",
+        version="0.1.0",
+        description="Submit images, get the probability that each was manipulated.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(
+        BodySizeLimit, max_bytes=settings.max_upload_bytes + _MULTIPART_OVERHEAD_BYTES
+    )
+    app.include_router(health.router)
+    app.include_router(jobs.router)
+    return app
+
+
+app = create_app()

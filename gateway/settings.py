@@ -1,0 +1,29 @@
+"""Gateway settings: environment variables prefixed `GATEWAY_`, groups nested with `__`."""
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from storage.settings import CelerySettings, MongoSettings, ObjectStoreSettings, TritonSettings
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="GATEWAY_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    mongo: MongoSettings = MongoSettings()
+    object_store: ObjectStoreSettings = ObjectStoreSettings()
+    celery: CelerySettings = CelerySettings()
+    triton: TritonSettings = TritonSettings()
+    max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    max_url_length: int = Field(default=2048, ge=16)
+    max_metadata_bytes: int = Field(default=16 * 1024, ge=0)
+    # Seconds each dependency gets to answer /readyz.
+    readiness_timeout_s: float = Field(default=2.0, gt=0)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

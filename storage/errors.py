@@ -1,0 +1,56 @@
+"""Stable error codes shared by the gateway and the workers.
+
+A code never changes meaning once published: clients branch on it. The message is for
+people and may be reworded.
+"""
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    # Request errors, answered by the gateway at once.
+    INVALID_REQUEST = "invalid_request"
+    JOB_NOT_FOUND = "job_not_found"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    INVALID_URL = "invalid_url"
+    SERVICE_UNAVAILABLE = "service_unavailable"
+    INTERNAL_ERROR = "internal_error"
+
+    # Job errors, recorded on a failed job by the workers.
+    URL_FORBIDDEN = "url_forbidden"
+    DNS_RESOLUTION_FAILED = "dns_resolution_failed"
+    TOO_MANY_REDIRECTS = "too_many_redirects"
+    IMAGE_NOT_FOUND = "image_not_found"
+    FETCH_REJECTED = "fetch_rejected"
+    FETCH_UNAVAILABLE = "fetch_unavailable"
+    IMAGE_TOO_LARGE = "image_too_large"
+    UNSUPPORTED_IMAGE_FORMAT = "unsupported_image_format"
+    IMAGE_TOO_MANY_PIXELS = "image_too_many_pixels"
+    IMAGE_DECODE_FAILED = "image_decode_failed"
+    IMAGE_MISSING = "image_missing"
+    INFERENCE_UNAVAILABLE = "inference_unavailable"
+    INFERENCE_FAILED = "inference_failed"
+
+
+class ServiceError(Exception):
+    """An error that carries a stable code; `transient` ones are worth retrying."""
+
+    transient = False
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class PermanentError(ServiceError):
+    """Retrying cannot help: the job fails at once with this code."""
+
+
+class TransientError(ServiceError):
+    """The cause may pass (timeouts, 5xx, a server restarting): retry with backoff."""
+
+    transient = True

@@ -1,0 +1,112 @@
+"""The job document, its status machine and the Celery routing names both sides share."""
+
+import secrets
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from storage.errors import ErrorCode
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    FETCHING = "fetching"
+    INFERRING = "inferring"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED)
+
+
+# Which states a job may move to from each state. A worker that is handed a message twice
+# re-enters the state it is already in (FETCHING -> FETCHING), which is allowed so that a
+# redelivered task can finish what a dead worker started.
+TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
+    JobStatus.QUEUED: frozenset({JobStatus.FETCHING, JobStatus.INFERRING, JobStatus.FAILED}),
+    JobStatus.FETCHING: frozenset({JobStatus.FETCHING, JobStatus.INFERRING, JobStatus.FAILED}),
+    JobStatus.INFERRING: frozenset({JobStatus.INFERRING, JobStatus.SUCCEEDED, JobStatus.FAILED}),
+    JobStatus.SUCCEEDED: frozenset(),
+    JobStatus.FAILED: frozenset(),
+}
+
+
+def allowed_sources(target: JobStatus) -> list[JobStatus]:
+    """The states from which `target` may be entered, for a conditional update."""
+    return [source for source, targets in TRANSITIONS.items() if target in targets]
+
+
+class Queue(StrEnum):
+    FETCH = "fetch"
+    INFERENCE = "inference"
+
+
+class TaskName(StrEnum):
+    FETCH_IMAGE = "worker.fetch_image"
+    RUN_INFERENCE = "worker.run_inference"
+
+
+class Verdict(StrEnum):
+    FAKE = "fake"
+    REAL = "real"
+    UNCERTAIN = "uncertain"
+
+
+class SourceKind(StrEnum):
+    URL = "url"
+    UPLOAD = "upload"
+
+
+def new_job_id() -> str:
+    """128 random bits, URL-safe: unguessable, so an ID is as good as a capability."""
+    return "job_" + secrets.token_urlsafe(16)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class ImageRef(BaseModel):
+    sha256: str
+    object_key: str
+    size_bytes: int
+    content_type: str | None = None
+
+
+class JobResult(BaseModel):
+    fake_probability: float = Field(ge=0.0, le=1.0)
+    verdict: Verdict
+    model_name: str
+    model_version: str
+
+
+class JobError(BaseModel):
+    code: ErrorCode
+    message: str
+
+
+class Job(BaseModel):
+    id: str = Field(default_factory=new_job_id)
+    status: JobStatus = JobStatus.QUEUED
+    source: SourceKind
+    image_url: str | None = None
+    image: ImageRef | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    # When the job entered each status, keyed by status value.
+    timestamps: dict[str, datetime] = Field(default_factory=dict)
+    # Time spent in each stage's work (fetch, load_and_decode, inference), for benchmarks.
+    durations_ms: dict[str, float] = Field(default_factory=dict)
+    result: JobResult | None = None
+    error: JobError | None = None
+
+
+# Where each task runs: fetching and inference scale on their own.
+TASK_QUEUES: dict[TaskName, Queue] = {
+    TaskName.FETCH_IMAGE: Queue.FETCH,
+    TaskName.RUN_INFERENCE: Queue.INFERENCE,
+}

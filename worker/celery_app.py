@@ -1,0 +1,52 @@
+"""The Celery application: broker, queues and delivery guarantees. Tasks live elsewhere."""
+
+from celery import Celery
+from celery.signals import worker_process_init, worker_process_shutdown
+from kombu.entity import Queue as KombuQueue
+
+from storage.jobs import TASK_QUEUES, Queue
+from worker.settings import get_settings
+
+
+def create_app() -> Celery:
+    settings = get_settings()
+    app = Celery("worker", include=["worker.tasks"])
+    app.conf.update(
+        broker_url=settings.celery.broker_url.get_secret_value(),
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={
+            # Longer than any task, or Redis hands a running task to a second worker.
+            "visibility_timeout": settings.celery.visibility_timeout_s,
+        },
+        task_queues=[KombuQueue(queue.value) for queue in Queue],
+        task_routes={name.value: {"queue": queue.value} for name, queue in TASK_QUEUES.items()},
+        task_default_queue=Queue.FETCH.value,
+        # A task is acknowledged only when it ends; a worker dying mid-task gives it back.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+    )
+    return app
+
+
+app = create_app()
+
+
+@worker_process_init.connect
+def _open_process_resources(**_: object) -> None:
+    # Imported here: the runtime opens sockets, which must happen in the child process.
+    from worker.runtime import open_runtime
+
+    open_runtime(get_settings())
+
+
+@worker_process_shutdown.connect
+def _close_process_resources(**_: object) -> None:
+    from worker.runtime import close_runtime
+
+    close_runtime()

@@ -1,0 +1,74 @@
+"""Decoding untrusted image bytes into the model's input: pure functions, no services."""
+
+import io
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from storage.errors import ErrorCode, PermanentError
+from storage.imageformat import sniff_format
+from worker.settings import ImageSettings
+
+# What Pillow raises on bytes it cannot make sense of (truncated, corrupt, lying headers).
+_DECODE_ERRORS = (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError)
+
+
+def check_image(content: bytes, settings: ImageSettings) -> tuple[str, int, int]:
+    """Format and size from the signature and header alone, without decoding pixels."""
+    detected = sniff_format(content[:16])
+    if detected is None or detected.name not in settings.formats:
+        raise PermanentError(
+            ErrorCode.UNSUPPORTED_IMAGE_FORMAT,
+            f"not an image in an accepted format ({', '.join(settings.formats)})",
+        )
+    with _open(content, settings) as image:
+        width, height = image.size
+    return detected.name, width, height
+
+
+def decode_image(
+    content: bytes, settings: ImageSettings, size: tuple[int, int]
+) -> npt.NDArray[np.uint8]:
+    """RGB uint8 array of shape (height, width, 3) at the model's input size.
+
+    EXIF orientation is applied first, so a photo taken sideways is judged upright.
+    Nearest resampling matches how MesoNet's training data were loaded (Keras load_img).
+    """
+    with _open(content, settings) as image:
+        try:
+            image.load()
+            upright = ImageOps.exif_transpose(image)
+            resized = upright.convert("RGB").resize(size, Image.Resampling.NEAREST)
+        except _DECODE_ERRORS as error:
+            raise _decode_failed(error) from error
+        return np.asarray(resized, dtype=np.uint8)
+
+
+@contextmanager
+def _open(content: bytes, settings: ImageSettings) -> Iterator[Image.Image]:
+    """`Image.open` restricted to our formats, with the pixel limit as a hard error."""
+    Image.MAX_IMAGE_PIXELS = settings.max_pixels
+    with warnings.catch_warnings():
+        # Pillow only warns between 1x and 2x MAX_IMAGE_PIXELS: make that an error too.
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(content), formats=list(settings.formats))
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+            raise PermanentError(
+                ErrorCode.IMAGE_TOO_MANY_PIXELS,
+                f"the image has more than {settings.max_pixels} pixels",
+            ) from error
+        except _DECODE_ERRORS as error:
+            raise _decode_failed(error) from error
+        with image:
+            yield image
+
+
+def _decode_failed(error: BaseException) -> PermanentError:
+    return PermanentError(
+        ErrorCode.IMAGE_DECODE_FAILED, f"the image could not be decoded ({type(error).__name__})"
+    )

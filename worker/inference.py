@@ -1,0 +1,124 @@
+"""The Triton gRPC client: binary tensors in, fake probabilities out.
+
+One client per worker process, created after the fork (gRPC channels do not survive one).
+The tensor names and input size come from the model's own metadata, checked at start-up,
+so the worker never hard-codes what the model repository decides.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import tritonclient.grpc as grpcclient
+from tritonclient.utils import InferenceServerException
+
+from storage.errors import ErrorCode, PermanentError, TransientError
+from storage.settings import TritonSettings
+
+# gRPC codes that mean "the server or model is not there right now": worth retrying.
+_TRANSIENT_STATUSES = {
+    "StatusCode.UNAVAILABLE",
+    "StatusCode.DEADLINE_EXCEEDED",
+    "StatusCode.RESOURCE_EXHAUSTED",
+    "StatusCode.ABORTED",
+    "StatusCode.CANCELLED",
+    "StatusCode.INTERNAL",  # also what a dying Python-backend stub answers
+}
+
+
+@dataclass(frozen=True)
+class ModelSignature:
+    name: str
+    versions: tuple[str, ...]
+    input_name: str
+    output_name: str
+    height: int
+    width: int
+
+
+@dataclass(frozen=True)
+class Prediction:
+    fake_probabilities: npt.NDArray[np.float32]
+    model_name: str
+    model_version: str
+
+
+def to_service_error(error: InferenceServerException) -> PermanentError | TransientError:
+    status = str(error.status() or "")
+    message = f"inference server error: {error.message()}"
+    if status in _TRANSIENT_STATUSES or not status:
+        return TransientError(ErrorCode.INFERENCE_UNAVAILABLE, message)
+    return PermanentError(ErrorCode.INFERENCE_FAILED, message)
+
+
+def parse_signature(metadata: dict[str, object]) -> ModelSignature:
+    """Check the metadata against the contract: UINT8 [-1, H, W, 3] in, FP32 [-1, 1] out."""
+    inputs = metadata.get("inputs")
+    outputs = metadata.get("outputs")
+    if not isinstance(inputs, list) or not isinstance(outputs, list):
+        raise ValueError("model metadata has no inputs or outputs")
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise ValueError("the detector must have exactly one input and one output")
+    image, score = inputs[0], outputs[0]
+    shape = [int(d) for d in image["shape"]]
+    if image["datatype"] != "UINT8" or len(shape) != 4 or shape[3] != 3:
+        raise ValueError(f"input must be UINT8 [-1, H, W, 3], got {image['datatype']} {shape}")
+    if score["datatype"] != "FP32":
+        raise ValueError(f"output must be FP32, got {score['datatype']}")
+    return ModelSignature(
+        name=str(metadata["name"]),
+        versions=tuple(str(v) for v in metadata.get("versions", []) or []),  # type: ignore[attr-defined]
+        input_name=str(image["name"]),
+        output_name=str(score["name"]),
+        height=shape[1],
+        width=shape[2],
+    )
+
+
+class DetectorClient:
+    def __init__(self, settings: TritonSettings) -> None:
+        self._settings = settings
+        self._client = grpcclient.InferenceServerClient(url=settings.url)
+        self._signature: ModelSignature | None = None
+
+    def close(self) -> None:
+        self._client.close()
+
+    def signature(self) -> ModelSignature:
+        """The model's checked metadata; fetched once, then kept."""
+        if self._signature is None:
+            name, version = self._settings.model_name, self._settings.model_version
+            try:
+                if not self._client.is_model_ready(name, version):
+                    raise TransientError(
+                        ErrorCode.INFERENCE_UNAVAILABLE, f"model {name!r} is not ready"
+                    )
+                metadata = self._client.get_model_metadata(name, version, as_json=True)
+            except InferenceServerException as error:
+                raise to_service_error(error) from error
+            self._signature = parse_signature(metadata)
+        return self._signature
+
+    def predict(self, images: npt.NDArray[np.uint8]) -> Prediction:
+        signature = self.signature()
+        tensor = grpcclient.InferInput(signature.input_name, list(images.shape), "UINT8")
+        tensor.set_data_from_numpy(np.ascontiguousarray(images))
+        try:
+            result = self._client.infer(
+                signature.name,
+                [tensor],
+                model_version=self._settings.model_version,
+                outputs=[grpcclient.InferRequestedOutput(signature.output_name)],
+                client_timeout=self._settings.timeout_s,
+            )
+        except InferenceServerException as error:
+            raise to_service_error(error) from error
+        scores = result.as_numpy(signature.output_name)
+        if scores is None or scores.shape[0] != images.shape[0]:
+            raise PermanentError(ErrorCode.INFERENCE_FAILED, "the model returned no scores")
+        response = result.get_response()
+        return Prediction(
+            fake_probabilities=scores.reshape(images.shape[0], -1)[:, 0].astype(np.float32),
+            model_name=response.model_name,
+            model_version=response.model_version,
+        )

@@ -1,0 +1,140 @@
+"""Celery tasks. Each takes a job ID, reloads the job and is safe to run twice.
+
+Failures are sorted in one place (`_handle_failure`): permanent ones fail the job at once
+with their code, transient ones retry with exponential backoff up to a bound and then
+fail the job with their code.
+"""
+
+import logging
+import time
+from typing import Any
+
+from celery import Task
+from pymongo.errors import PyMongoError
+from urllib3.exceptions import HTTPError as Urllib3Error
+
+from storage.errors import ErrorCode, PermanentError, ServiceError, TransientError
+from storage.imageformat import sniff_format
+from storage.jobs import Job, JobError, JobResult, JobStatus, TaskName, Verdict
+from worker.celery_app import app
+from worker.fetch import fetch_url
+from worker.imaging import check_image, decode_image
+from worker.runtime import Runtime, get_runtime
+from worker.settings import RetrySettings, Settings, VerdictSettings, get_settings
+
+logger = logging.getLogger(__name__)
+
+
+def verdict_for(fake_probability: float, thresholds: VerdictSettings) -> Verdict:
+    if fake_probability >= thresholds.fake_threshold:
+        return Verdict.FAKE
+    if fake_probability < thresholds.real_threshold:
+        return Verdict.REAL
+    return Verdict.UNCERTAIN
+
+
+def backoff_s(retries: int, settings: RetrySettings) -> float:
+    return float(min(settings.backoff_max_s, settings.backoff_base_s * 2**retries))
+
+
+def _runtime() -> Runtime:
+    return get_runtime(get_settings())
+
+
+def _handle_failure(task: Task, runtime: Runtime, job_id: str, error: Exception) -> None:
+    """Fail the job, or schedule a retry; raises `Retry` in the second case."""
+    if not isinstance(error, ServiceError):
+        # Our stores (MongoDB, object store) being unreachable is transient too.
+        error = TransientError(ErrorCode.INTERNAL_ERROR, f"storage unavailable: {error}")
+    retry = runtime.settings.retry
+    if error.transient and task.request.retries < retry.max_retries:
+        delay = backoff_s(task.request.retries, retry)
+        logger.warning("job %s: %s, retry in %.1fs", job_id, error.message, delay)
+        raise task.retry(countdown=delay, exc=error)
+    logger.info("job %s failed: %s %s", job_id, error.code, error.message)
+    runtime.run(runtime.jobs.fail(job_id, JobError(code=error.code, message=error.message)))
+
+
+def _load(runtime: Runtime, job_id: str) -> Job | None:
+    job = runtime.run(runtime.jobs.get(job_id))
+    if job is None:
+        logger.warning("job %s does not exist; message dropped", job_id)
+    return job
+
+
+@app.task(name=TaskName.FETCH_IMAGE.value, bind=True, max_retries=None)
+def fetch_image(self: Task, job_id: str) -> None:
+    runtime = _runtime()
+    try:
+        _fetch(runtime, job_id)
+    except (ServiceError, PyMongoError, Urllib3Error, OSError) as error:
+        _handle_failure(self, runtime, job_id, error)
+
+
+def _fetch(runtime: Runtime, job_id: str) -> None:
+    job = _load(runtime, job_id)
+    if job is None or job.status.terminal:
+        return
+    if job.status is JobStatus.INFERRING:
+        # A previous run stored the image but may have died before handing it on.
+        run_inference.delay(job_id)
+        return
+    if not runtime.run(runtime.jobs.start_fetching(job_id)):
+        return
+    if job.image_url is None:
+        raise PermanentError(ErrorCode.INVALID_REQUEST, "the job has no image URL")
+    started = time.perf_counter()
+    fetched = fetch_url(job.image_url, runtime.settings.fetch)
+    check_image(fetched.content, runtime.settings.image)
+    detected = sniff_format(fetched.content[:16])
+    image = runtime.objects.put_image(
+        fetched.content, detected.media_type if detected else fetched.content_type
+    )
+    fields: dict[str, Any] = {"durations_ms.fetch": _ms_since(started)}
+    if runtime.run(runtime.jobs.start_inferring(job_id, image, fields)):
+        run_inference.delay(job_id)
+
+
+@app.task(name=TaskName.RUN_INFERENCE.value, bind=True, max_retries=None)
+def run_inference(self: Task, job_id: str) -> None:
+    runtime = _runtime()
+    try:
+        _infer(runtime, job_id)
+    except (ServiceError, PyMongoError, Urllib3Error, OSError) as error:
+        _handle_failure(self, runtime, job_id, error)
+
+
+def _infer(runtime: Runtime, job_id: str) -> None:
+    settings: Settings = runtime.settings
+    job = _load(runtime, job_id)
+    if job is None or job.status.terminal:
+        return
+    if job.status is JobStatus.QUEUED and not runtime.run(runtime.jobs.start_inferring(job_id)):
+        return
+    if job.status is JobStatus.FETCHING or job.image is None:
+        logger.warning("job %s is not ready for inference (%s)", job_id, job.status)
+        return
+    started = time.perf_counter()
+    content = runtime.objects.get_image(job.image)
+    signature = runtime.detector.signature()
+    pixels = decode_image(content, settings.image, (signature.width, signature.height))
+    decoded = time.perf_counter()
+    prediction = runtime.detector.predict(pixels[None, ...])
+    inferred = time.perf_counter()
+    probability = float(prediction.fake_probabilities[0])
+    result = JobResult(
+        fake_probability=probability,
+        verdict=verdict_for(probability, settings.verdict),
+        model_name=prediction.model_name,
+        model_version=prediction.model_version,
+    )
+    durations = {
+        "durations_ms.load_and_decode": (decoded - started) * 1000,
+        "durations_ms.inference": (inferred - decoded) * 1000,
+    }
+    # Conditional: a second run of this task for the same job writes nothing.
+    runtime.run(runtime.jobs.succeed(job_id, result, durations))
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
