@@ -6,8 +6,8 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
-from storage.jobs import ImageRef, Job, JobError, JobResult, JobStatus, SourceKind, Verdict
 from storage.errors import ErrorCode
+from storage.jobs import ImageRef, Job, JobError, JobResult, JobStatus, SourceKind, Verdict
 from storage.repository import JobRepository, create_mongo_client
 from storage.settings import MongoSettings
 
@@ -31,9 +31,7 @@ async def jobs(mongo_server: Any) -> AsyncIterator[JobRepository]:
 
 
 def _result() -> JobResult:
-    return JobResult(
-        fake_probability=0.9, verdict=Verdict.FAKE, model_name="m", model_version="1"
-    )
+    return JobResult(fake_probability=0.9, verdict=Verdict.FAKE, model_name="m", model_version="1")
 
 
 def _image() -> ImageRef:
@@ -59,7 +57,8 @@ async def test_the_happy_path_records_every_stage(jobs: JobRepository) -> None:
     assert await jobs.start_inferring(job.id, _image(), {"durations_ms.fetch": 1.5})
     assert await jobs.succeed(job.id, _result())
     loaded = await jobs.get(job.id)
-    assert loaded is not None and loaded.status is JobStatus.SUCCEEDED
+    assert loaded is not None
+    assert loaded.status is JobStatus.SUCCEEDED
     assert loaded.result == _result()
     assert loaded.image == _image()
     assert loaded.durations_ms == {"fetch": 1.5}
@@ -76,7 +75,9 @@ async def test_a_second_result_is_refused(jobs: JobRepository) -> None:
     assert not await jobs.fail(job.id, JobError(code=ErrorCode.INFERENCE_FAILED, message="x"))
     assert not await jobs.start_fetching(job.id)
     loaded = await jobs.get(job.id)
-    assert loaded is not None and loaded.result == _result() and loaded.error is None
+    assert loaded is not None
+    assert loaded.result == _result()
+    assert loaded.error is None
 
 
 async def test_a_redelivered_stage_may_re_enter_but_never_skip(jobs: JobRepository) -> None:
@@ -88,5 +89,7 @@ async def test_a_redelivered_stage_may_re_enter_but_never_skip(jobs: JobReposito
     assert await jobs.fail(job.id, JobError(code=ErrorCode.IMAGE_NOT_FOUND, message="404"))
     assert not await jobs.start_inferring(job.id)
     loaded = await jobs.get(job.id)
-    assert loaded is not None and loaded.status is JobStatus.FAILED
-    assert loaded.error is not None and loaded.error.code is ErrorCode.IMAGE_NOT_FOUND
+    assert loaded is not None
+    assert loaded.status is JobStatus.FAILED
+    assert loaded.error is not None
+    assert loaded.error.code is ErrorCode.IMAGE_NOT_FOUND

@@ -31,7 +31,13 @@ def test_every_accepted_format_decodes_to_model_input(format: str) -> None:
 
 @pytest.mark.parametrize(
     "content",
-    [b"", b"hello world", b"<svg xmlns='http://www.w3.org/2000/svg'/>", b"%PDF-1.7\n", b"\x00" * 64],
+    [
+        b"",
+        b"hello world",
+        b"<svg xmlns='http://www.w3.org/2000/svg'/>",
+        b"%PDF-1.7\n",
+        b"\x00" * 64,
+    ],
 )
 def test_non_images_are_refused(content: bytes) -> None:
     with pytest.raises(PermanentError) as caught:
@@ -78,8 +84,10 @@ def test_exif_orientation_is_applied() -> None:
     content = encode(image, "JPEG", exif=exif.tobytes(), quality=95)
     pixels = decode_image(content, ImageSettings(), (256, 256))
     top, bottom = pixels[10, 128], pixels[245, 128]
-    assert top[0] > 200 and top[2] < 60  # red now on top
-    assert bottom[2] > 200 and bottom[0] < 60
+    assert top[0] > 200
+    assert top[2] < 60
+    assert bottom[2] > 200
+    assert bottom[0] < 60
 
 
 @pytest.mark.parametrize("mode", ["L", "LA", "RGBA", "P", "CMYK", "I;16"])
