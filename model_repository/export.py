@@ -1,0 +1,167 @@
+"""Export MesoNet weights to a Triton-ready model.onnx, refusing any graph that is not exact.
+
+    python -m model_repository.export mesonet --weights Meso4_DF.h5 --output-dir model_repository
+
+Every export is checked with ONNX Runtime against the NumPy reference forward pass; a graph
+that disagrees by more than 1e-4 is never written. Writes are atomic (tmp file + rename), so
+a crash or a concurrent exporter never leaves a truncated model for Triton to load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import os
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlparse
+
+import numpy as np
+import onnxruntime as ort
+from numpy.typing import NDArray
+
+from model_repository import local, mesonet_reference
+from model_repository.mesonet import INPUT_SIZE, MesoNet, Variant, build_model, load_weights
+
+log = logging.getLogger(__name__)
+
+UPSTREAM_WEIGHTS_URL = "https://github.com/DariusAf/MesoNet/raw/master/weights/MesoInception_DF.h5"
+# sha256 of the upstream blob, so a proxy error page or truncated download is never exported.
+UPSTREAM_WEIGHTS_SHA256 = "234586d40058e76ef8b6f27ca4b63c06e31c2a5a69c0d8ba6f30b1468ab7bafa"
+PARITY_TOLERANCE = 1e-4
+PARITY_SEED = 20180900  # arXiv 1809.00888
+
+
+class ExportError(RuntimeError):
+    """The exported graph disagrees with the reference, or the weights could not be fetched."""
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    variant: Variant
+    max_abs_diff: float
+    seconds: float
+
+
+def parity_images(count: int = 8, seed: int = PARITY_SEED) -> NDArray[np.uint8]:
+    """Varied inputs: black, white, gradients, a checkerboard, dark noise, then uniform noise."""
+    images = np.random.default_rng(seed).integers(
+        0, 256, (max(count, 5), INPUT_SIZE, INPUT_SIZE, 3), dtype=np.uint8
+    )
+    ys, xs = np.mgrid[0:INPUT_SIZE, 0:INPUT_SIZE] * 255 // (INPUT_SIZE - 1)
+    images[0], images[1] = 0, 255  # saturation at both ends
+    images[2] = np.stack([xs, ys, 255 - xs], axis=-1)  # smooth ramps
+    images[3] = ((ys // 8 + xs // 8) % 2 * 255)[..., None]  # sharp edges, padding at borders
+    images[4] //= 16  # low-contrast, dark
+    return images[:count]
+
+
+def check_parity(model_bytes: bytes, net: MesoNet, images: NDArray[np.uint8]) -> float:
+    """Max |ONNX Runtime - NumPy reference| on `images`; raise ExportError above tolerance."""
+    session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+    (got,) = session.run([local.OUTPUT_NAME], {local.INPUT_NAME: images})
+    want = mesonet_reference.reference_fake_prob(net, images)
+    if got.shape != want.shape:
+        raise ExportError(f"ONNX output shape {got.shape} != reference {want.shape}")
+    diff = float(np.max(np.abs(got.astype(np.float64) - want)))
+    if not diff <= PARITY_TOLERANCE:  # also catches NaN
+        raise ExportError(
+            f"ONNX graph differs from the NumPy reference by {diff:.3g} "
+            f"(> {PARITY_TOLERANCE}); refusing to write it"
+        )
+    return diff
+
+
+def export_mesonet(
+    weights: Path, output: Path, variant: Variant | Literal["auto"] = "auto"
+) -> ExportResult:
+    """Build, check and atomically write model.onnx from a MesoNet HDF5 weight file."""
+    start = time.perf_counter()
+    net = load_weights(weights, variant)
+    model = build_model(net, input_name=local.INPUT_NAME, output_name=local.OUTPUT_NAME)
+    payload = model.SerializeToString()
+    diff = check_parity(payload, net, parity_images())
+    _write_atomic(output, payload)
+    result = ExportResult(output, net.variant, diff, time.perf_counter() - start)
+    log.info("exported %s (%s), max abs diff %.2g", output, net.variant, diff)
+    return result
+
+
+def ensure_onnx_model(onnx_path: Path, weights: str, cache_dir: Path) -> Path:
+    """Export to `onnx_path` unless it exists; fetch upstream weights if `weights` is missing."""
+    if not onnx_path.is_file():
+        export_mesonet(resolve_weights(weights, cache_dir), onnx_path)
+    return onnx_path
+
+
+def resolve_weights(weights: str, cache_dir: Path) -> Path:
+    """A local file as is; an http(s) URL, or else the upstream DF weights, via the cache."""
+    if Path(weights).is_file():
+        return Path(weights)
+    url = weights if urlparse(weights).scheme in ("http", "https") else UPSTREAM_WEIGHTS_URL
+    if url != weights:
+        log.warning("weights %r not found; using upstream %s", weights, url)
+    cached = cache_dir / Path(urlparse(url).path).name
+    if not cached.is_file():
+        _download(url, cached)
+    return cached
+
+
+def _download(url: str, target: Path) -> None:
+    log.info("downloading %s", url)
+    # The scheme is checked by resolve_weights: only http(s), never file:// or ftp://.
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310
+            payload: bytes = response.read()
+    except OSError as error:  # URLError, HTTPError and timeouts are all OSErrors
+        raise ExportError(f"could not download {url}: {error}") from error
+    if (
+        url == UPSTREAM_WEIGHTS_URL
+        and hashlib.sha256(payload).hexdigest() != UPSTREAM_WEIGHTS_SHA256
+    ):
+        raise ExportError(f"{url}: unexpected content (sha256 mismatch)")
+    _write_atomic(target, payload)
+
+
+def _write_atomic(path: Path, payload: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(payload)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; Triton may run as another user.
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m model_repository.export", description=__doc__)
+    parser.add_argument("model", choices=["mesonet"])
+    parser.add_argument("--weights", required=True, help="HDF5 path or http(s) URL")
+    parser.add_argument("--output-dir", type=Path, required=True, help="model repository root")
+    parser.add_argument("--name", default=local.MODEL_NAME)
+    parser.add_argument("--version", type=int, default=1)
+    parser.add_argument("--variant", choices=["auto", "meso4", "mesoinception4"], default="auto")
+    parser.add_argument(
+        "--cache-dir", type=Path, default=Path.home() / ".cache" / "deepfake-detection-service"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    output = args.output_dir / args.name / str(args.version) / "model.onnx"
+    result = export_mesonet(resolve_weights(args.weights, args.cache_dir), output, args.variant)
+    print(
+        f"{result.path}: {result.variant}, max |onnx - reference| = {result.max_abs_diff:.2g}, "
+        f"{result.seconds:.1f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""A CPU-only Triton model repository derived from the production config.
+
+Development machines and CI have no GPU, and the bundled tritonserver (nvidia-pytriton) ships
+the Python backend but not the onnxruntime one. So the local repository serves the same
+model.onnx through a small Python-backend model that runs ONNX Runtime on CPU. Everything a
+client sees (name, tensors, batching) comes unchanged from the production config.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from functools import cache
+from pathlib import Path
+
+from google.protobuf import text_format  # type: ignore[import-untyped]  # no stubs installed
+from tritonclient.grpc import model_config_pb2
+
+PRODUCTION_CONFIG = Path(__file__).resolve().parent / "deepfake_detector" / "config.pbtxt"
+LOCAL_BACKEND = Path(__file__).resolve().parent / "local_backend" / "model.py"
+
+
+@cache
+def load_production_config() -> model_config_pb2.ModelConfig:
+    """Parse the production config.pbtxt (cached: treat the result as read-only)."""
+    config = model_config_pb2.ModelConfig()
+    text_format.Parse(PRODUCTION_CONFIG.read_text(), config)
+    return config
+
+
+def _single_tensor_name(tensors: list[model_config_pb2.ModelInput]) -> str:
+    (tensor,) = tensors  # The client contract is one input and one output.
+    name: str = tensor.name
+    return name
+
+
+MODEL_NAME: str = load_production_config().name
+INPUT_NAME = _single_tensor_name(list(load_production_config().input))
+OUTPUT_NAME = _single_tensor_name(list(load_production_config().output))
+INPUT_SIZE: int = load_production_config().input[0].dims[0]
+MAX_BATCH_SIZE: int = load_production_config().max_batch_size
+
+
+def local_config(
+    instances: int = 2, *, base: model_config_pb2.ModelConfig | None = None
+) -> model_config_pb2.ModelConfig:
+    """The production config (or `base`) with only the backend and the instances changed."""
+    config = model_config_pb2.ModelConfig()
+    config.CopyFrom(base or load_production_config())
+    config.backend = "python"
+    del config.instance_group[:]
+    config.instance_group.add(count=instances, kind=model_config_pb2.ModelInstanceGroup.KIND_CPU)
+    # GPU-only settings (TensorRT/CUDA accelerators, CUDA graphs) would make loading fail on CPU.
+    config.optimization.ClearField("execution_accelerators")
+    config.optimization.ClearField("cuda")
+    if not config.optimization.ListFields():
+        config.ClearField("optimization")
+    return config
+
+
+def build_local_repository(dest: Path, onnx_path: Path, *, instances: int = 2) -> Path:
+    """Write dest/<model>/{config.pbtxt, 1/model.py, 1/model.onnx}; return dest."""
+    model_dir = dest / MODEL_NAME
+    version_dir = model_dir / "1"
+    version_dir.mkdir(parents=True, exist_ok=True)
+    _write_atomic(model_dir / "config.pbtxt", text_format.MessageToString(local_config(instances)))
+    _write_atomic(version_dir / "model.py", LOCAL_BACKEND.read_text())
+    _link_or_copy(onnx_path, version_dir / "model.onnx")
+    return dest
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """Hard link (no copy of the weights) when on the same filesystem, else copy."""
+    if target.exists() and os.path.samefile(source, target):
+        return  # Already linked; rename() onto the same inode would leave the tmp link behind.
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError:
+        shutil.copyfile(source, tmp)
+    tmp.replace(target)

@@ -1,0 +1,60 @@
+"""Triton Python-backend model that runs the exported model.onnx with ONNX Runtime on CPU.
+
+Used only by the local (GPU-less) repository that model_repository/local.py builds, because
+the tritonserver bundled with nvidia-pytriton has no onnxruntime backend. Production serves
+the same model.onnx with Triton's onnxruntime backend on GPU.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def initialize(self, args: dict[str, str]) -> None:
+        config = json.loads(args["model_config"])
+        self.input_name: str = config["input"][0]["name"]
+        self.output_name: str = config["output"][0]["name"]
+        options = ort.SessionOptions()
+        # One thread per instance: Triton scales with instance_group count, and several
+        # instances each grabbing every core would only fight over them.
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        model_path = Path(__file__).resolve().parent / "model.onnx"
+        self.session = ort.InferenceSession(
+            str(model_path), options, providers=["CPUExecutionProvider"]
+        )
+        graph_inputs = [i.name for i in self.session.get_inputs()]
+        graph_outputs = [o.name for o in self.session.get_outputs()]
+        if graph_inputs != [self.input_name] or self.output_name not in graph_outputs:
+            raise ValueError(
+                f"{model_path}: graph tensors {graph_inputs} -> {graph_outputs} do not match "
+                f"config {self.input_name} -> {self.output_name}"
+            )
+
+    def execute(self, requests: list[Any]) -> list[Any]:
+        """Run all requests Triton batched together in one session call, then split back."""
+        inputs = [
+            pb_utils.get_input_tensor_by_name(request, self.input_name).as_numpy()
+            for request in requests
+        ]
+        try:
+            (scores,) = self.session.run(
+                [self.output_name], {self.input_name: np.concatenate(inputs)}
+            )
+        except Exception as error:  # Report to every caller instead of killing the stub.
+            message = f"{type(error).__name__}: {error}"
+            return [
+                pb_utils.InferenceResponse(error=pb_utils.TritonError(message)) for _ in requests
+            ]
+        bounds = np.cumsum([len(batch) for batch in inputs])[:-1]
+        return [
+            pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor(self.output_name, part)])
+            for part in np.split(scores, bounds)
+        ]
