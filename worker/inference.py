@@ -26,6 +26,20 @@ _TRANSIENT_STATUSES = {
 }
 
 
+# gRPC's own defaults, as tritonclient sets them, plus a short reconnect backoff: by default
+# a channel that failed while Triton restarted waits up to 120 s before trying again, long
+# after Triton is back, and every retry of ours in between fails at once.
+_CHANNEL_ARGS = [
+    ("grpc.max_send_message_length", grpcclient.MAX_GRPC_MESSAGE_SIZE),
+    ("grpc.max_receive_message_length", grpcclient.MAX_GRPC_MESSAGE_SIZE),
+    ("grpc.keepalive_time_ms", 2**31 - 1),
+    ("grpc.keepalive_timeout_ms", 20000),
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+]
+
+
 @dataclass(frozen=True)
 class ModelSignature:
     name: str
@@ -78,7 +92,9 @@ def parse_signature(metadata: dict[str, object]) -> ModelSignature:
 class DetectorClient:
     def __init__(self, settings: TritonSettings) -> None:
         self._settings = settings
-        self._client = grpcclient.InferenceServerClient(url=settings.url)
+        self._client = grpcclient.InferenceServerClient(
+            url=settings.url, channel_args=_CHANNEL_ARGS
+        )
         self._signature: ModelSignature | None = None
 
     def close(self) -> None:

@@ -24,9 +24,9 @@ def test_triton_errors_are_sorted(status: str | None, transient: bool, code: Err
 
 def test_error_codes_are_stable_strings() -> None:
     # Clients branch on these: renaming one is a breaking change.
-    assert ErrorCode.JOB_NOT_FOUND == "job_not_found"
-    assert ErrorCode.URL_FORBIDDEN == "url_forbidden"
-    assert ErrorCode.INFERENCE_UNAVAILABLE == "inference_unavailable"
+    assert ErrorCode.JOB_NOT_FOUND.value == "job_not_found"
+    assert ErrorCode.URL_FORBIDDEN.value == "url_forbidden"
+    assert ErrorCode.INFERENCE_UNAVAILABLE.value == "inference_unavailable"
     assert len({code.value for code in ErrorCode}) == len(ErrorCode)
 
 

@@ -3,8 +3,9 @@
 import json
 from typing import Any
 
-from fastapi import APIRouter, Request, Response, UploadFile
+from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
+from starlette.datastructures import UploadFile
 
 from gateway import jobs as job_service
 from gateway.api.deps import ClientsDep, JobsDep

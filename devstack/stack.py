@@ -1,0 +1,191 @@
+"""The whole service on 127.0.0.1: Redis, SecantusDB, moto S3, Triton, the gateway, a worker.
+
+Data lives under one folder (`.local/` in the repo root by default); servers start in
+dependency order, each waited for, and stop in reverse order.
+"""
+
+import logging
+import socket
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from devstack.servers import (
+    HOST,
+    ManagedProcess,
+    MongoServer,
+    RedisServer,
+    S3Server,
+    ServiceProcess,
+    TritonServer,
+    http_ready,
+    log_line_ready,
+)
+from model_repository.export import ensure_onnx_model
+from model_repository.local import MODEL_NAME, build_local_repository
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_WEIGHTS = REPO_ROOT.parent / "shared" / "models" / "mesonet" / "MesoInception_DF.h5"
+
+Server = TypeVar("Server", bound=ManagedProcess)
+
+
+class StackError(RuntimeError):
+    """The stack cannot start as configured."""
+
+
+@dataclass(frozen=True)
+class Ports:
+    # Off the usual defaults (6379, 27017, 9000, 8000-8002), which local services often hold.
+    gateway: int = 8080
+    redis: int = 6390
+    mongo: int = 27027
+    s3: int = 9090
+    triton_http: int = 8100
+    triton_grpc: int = 8101
+    triton_metrics: int = 8102
+
+
+def port_flag(name: str) -> str:
+    return f"--{name.replace('_', '-')}-port"
+
+
+def port_env(name: str) -> str:
+    return f"DEVSTACK_{name.upper()}_PORT"
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    root: Path = REPO_ROOT / ".local"
+    ports: Ports = field(default_factory=Ports)
+    weights: str = str(DEFAULT_WEIGHTS)
+    worker_concurrency: int = 2
+    triton_instances: int = 2
+
+
+def service_env(
+    redis_url: str, mongo_url: str, s3_endpoint: str, triton_grpc_url: str
+) -> dict[str, str]:
+    """What the gateway and the workers need to find the servers (both prefixes, one dict)."""
+    settings = {
+        "MONGO__URL": mongo_url,
+        "OBJECT_STORE__ENDPOINT": s3_endpoint,
+        "CELERY__BROKER_URL": redis_url,
+        "TRITON__URL": triton_grpc_url,
+    }
+    return {
+        f"{prefix}_{key}": value
+        for prefix in ("GATEWAY", "WORKER")
+        for key, value in settings.items()
+    }
+
+
+def prepare_model_repository(root: Path, weights: str, *, instances: int = 2) -> Path:
+    """Export the detector to ONNX once (cached under `root`), then write the repository."""
+    onnx_path = ensure_onnx_model(root / "models" / f"{MODEL_NAME}.onnx", weights, root / "cache")
+    return build_local_repository(root / "model_repository", onnx_path, instances=instances)
+
+
+def gateway_process(port: int, env: dict[str, str], log_dir: Path) -> ServiceProcess:
+    command = [sys.executable, "-m", "uvicorn", "gateway.main:app"]
+    command += ["--host", HOST, "--port", str(port), "--workers", "1"]
+    return ServiceProcess(
+        "gateway",
+        command,
+        log_path=log_dir / "gateway.log",
+        ready=http_ready(port, "/healthz"),
+        env=env,
+        cwd=REPO_ROOT,
+    )
+
+
+def worker_process(
+    env: dict[str, str], log_dir: Path, *, name: str = "worker", concurrency: int = 2
+) -> ServiceProcess:
+    command = [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker"]
+    command += ["-Q", "fetch,inference", "--concurrency", str(concurrency), "--pool", "prefork"]
+    # One worker per queue set needs no cluster chatter: mingle alone costs a second.
+    command += ["-n", f"{name}@%h", "--loglevel", "INFO", "--without-mingle", "--without-gossip"]
+    return ServiceProcess(
+        name,
+        command,
+        log_path=log_dir / f"{name}.log",
+        # `celery inspect ping` takes seconds; the worker logs "<name>@<host> ready." at once.
+        ready=log_line_ready("ready."),
+        env=env,
+        cwd=REPO_ROOT,
+        # Warm shutdown lets running tasks finish (acks_late requeues them otherwise).
+        stop_timeout_s=30.0,
+    )
+
+
+def check_ports_free(ports: Ports) -> None:
+    for name, port in asdict(ports).items():
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((HOST, port))
+            except OSError as error:
+                raise StackError(
+                    f"port {port} ({name}) on {HOST} is unavailable ({error.strerror}); "
+                    f"pick another with {port_flag(name)} or {port_env(name)}"
+                ) from error
+
+
+class Stack:
+    """Starts everything with `start()`, stops what started with `stop()` (idempotent)."""
+
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.log_dir = config.root / "logs"
+        self.servers: list[ManagedProcess] = []
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{HOST}:{self.config.ports.gateway}"
+
+    def start(self) -> None:
+        config, ports, root = self.config, self.config.ports, self.config.root
+        check_ports_free(ports)
+        started = time.monotonic()
+        repository = prepare_model_repository(
+            root, config.weights, instances=config.triton_instances
+        )
+        log.info("model repository ready in %.1fs: %s", time.monotonic() - started, repository)
+        redis = self._launch(RedisServer(root / "redis", port=ports.redis, log_dir=self.log_dir))
+        mongo = self._launch(MongoServer(root / "mongo", port=ports.mongo, log_dir=self.log_dir))
+        s3 = self._launch(S3Server(root / "s3", port=ports.s3, log_dir=self.log_dir))
+        triton = TritonServer(
+            repository,
+            root / "triton",
+            http_port=ports.triton_http,
+            grpc_port=ports.triton_grpc,
+            metrics_port=ports.triton_metrics,
+            model_name=MODEL_NAME,
+            log_dir=self.log_dir,
+        )
+        self._launch(triton)
+        env = service_env(redis.url, mongo.url, s3.endpoint, triton.grpc_url)
+        self._launch(gateway_process(ports.gateway, env, self.log_dir))
+        self._launch(worker_process(env, self.log_dir, concurrency=config.worker_concurrency))
+
+    def stop(self) -> None:
+        while self.servers:
+            server = self.servers.pop()
+            log.info("stopping %s", server.name)
+            server.stop()
+
+    def first_dead(self) -> ManagedProcess | None:
+        return next((server for server in self.servers if not server.running), None)
+
+    def _launch(self, server: Server) -> Server:
+        # Recorded before it starts, so an interrupt mid-start still stops it.
+        self.servers.append(server)
+        started = time.monotonic()
+        server.start()
+        server.wait_ready()
+        log.info("%s ready in %.1fs", server.name, time.monotonic() - started)
+        return server

@@ -1,0 +1,51 @@
+"""Real servers for the integration and e2e tiers, started once per session on free ports."""
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devstack.servers import MongoServer, RedisServer, S3Server, TritonServer
+from devstack.stack import REPO_ROOT, prepare_model_repository
+from model_repository.local import MODEL_NAME
+
+WEIGHTS_DIR = Path(
+    os.environ.get("MESONET_WEIGHTS_DIR", REPO_ROOT.parent / "shared" / "models" / "mesonet")
+)
+WEIGHTS = WEIGHTS_DIR / "MesoInception_DF.h5"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MongoServer]:
+    with MongoServer(tmp_path_factory.mktemp("mongo")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    with S3Server(tmp_path_factory.mktemp("s3")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def triton_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
+    if not WEIGHTS.is_file():
+        # The exporter would try to download them instead; tests stay offline.
+        pytest.fail(f"MesoNet weights not found at {WEIGHTS}; set MESONET_WEIGHTS_DIR")
+    root = tmp_path_factory.mktemp("triton")
+    repository = prepare_model_repository(root, str(WEIGHTS))
+    with TritonServer(repository, root, model_name=MODEL_NAME) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def samples_dir() -> Path:
+    """The four MesoNet sample face crops: `df/*.jpg` (deepfakes) and `real/*.jpg`."""
+    return WEIGHTS_DIR / "samples"

@@ -1,0 +1,98 @@
+"""The whole stack for end-to-end tests: the real servers plus a gateway and a worker."""
+
+import io
+import threading
+from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from devstack.process import ServiceProcess, free_port
+from devstack.servers import MongoServer, RedisServer, S3Server, TritonServer
+from devstack.stack import gateway_process, service_env, worker_process
+from tests.e2e.jobs import ImageServer
+
+# Limits lowered so that the failure cases stay small and fast.
+MAX_BYTES = 1024 * 1024
+MAX_PIXELS = 4_000_000
+# More worker processes than Triton instances, so requests queue and get batched.
+WORKER_CONCURRENCY = 8
+
+# Some tests stop Triton on purpose: retry fast, give up soon.
+TEST_SETTINGS = {
+    "GATEWAY_MAX_UPLOAD_BYTES": str(MAX_BYTES),
+    "WORKER_FETCH__ALLOW_LOOPBACK": "true",
+    "WORKER_FETCH__MAX_BYTES": str(MAX_BYTES),
+    "WORKER_FETCH__READ_TIMEOUT_S": "5",
+    "WORKER_IMAGE__MAX_PIXELS": str(MAX_PIXELS),
+    "WORKER_RETRY__MAX_RETRIES": "3",
+    "WORKER_RETRY__BACKOFF_BASE_S": "0.3",
+    "WORKER_RETRY__BACKOFF_MAX_S": "1",
+}
+
+
+@pytest.fixture(scope="session")
+def stack_env(
+    redis_server: RedisServer,
+    mongo_server: MongoServer,
+    s3_server: S3Server,
+    triton_server: TritonServer,
+) -> dict[str, str]:
+    env = service_env(
+        redis_server.url, mongo_server.url, s3_server.endpoint, triton_server.grpc_url
+    )
+    return {**env, **TEST_SETTINGS}
+
+
+@pytest.fixture(scope="session")
+def worker(
+    stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
+    logs = tmp_path_factory.mktemp("worker")
+    with worker_process(stack_env, logs, name="e2e", concurrency=WORKER_CONCURRENCY) as service:
+        yield service
+
+
+@pytest.fixture(scope="session")
+def gateway(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    with gateway_process(port, stack_env, tmp_path_factory.mktemp("gateway")):
+        yield f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def api(gateway: str, worker: ServiceProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=gateway, timeout=30) as client:
+        yield client
+
+
+def _write_test_images(root: Path, samples: Path) -> None:
+    for label in ("df", "real"):
+        (root / label).mkdir(parents=True)
+        for crop in (samples / label).glob("*.jpg"):
+            (root / label / crop.name).write_bytes(crop.read_bytes())
+    (root / "not-an-image.jpg").write_text("<html><body>hello</body></html>")
+    # A JPEG signature, then padding: too large before anything decodes it.
+    (root / "too-large.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * (MAX_BYTES + 10))
+    buffer = io.BytesIO()
+    Image.new("L", (2500, 2500)).save(buffer, format="PNG")  # 6.25 Mpx in a few KB
+    (root / "too-many-pixels.png").write_bytes(buffer.getvalue())
+
+
+@pytest.fixture(scope="session")
+def image_server(
+    tmp_path_factory: pytest.TempPathFactory, samples_dir: Path
+) -> Iterator[ImageServer]:
+    root = tmp_path_factory.mktemp("images")
+    _write_test_images(root, samples_dir)
+    handler = partial(SimpleHTTPRequestHandler, directory=str(root))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield ImageServer(root=root, base_url=f"http://127.0.0.1:{server.server_address[1]}")
+    server.shutdown()
+    server.server_close()
