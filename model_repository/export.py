@@ -143,7 +143,11 @@ def _write_atomic(path: Path, payload: bytes) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m model_repository.export", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m model_repository.export",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("model", choices=["mesonet"])
     parser.add_argument("--weights", required=True, help="HDF5 path or http(s) URL")
     parser.add_argument("--output-dir", type=Path, required=True, help="model repository root")

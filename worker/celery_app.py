@@ -25,6 +25,9 @@ def create_app() -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
+        task_soft_time_limit=settings.task_time_limit_s,
+        # The hard limit kills the process if the task ignores the soft one.
+        task_time_limit=settings.task_time_limit_s + 30,
         task_ignore_result=True,
         task_serializer="json",
         accept_content=["json"],

@@ -12,9 +12,11 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from pymongo import AsyncMongoClient
+
 from storage.errors import ServiceError
 from storage.objects import ObjectStore
-from storage.repository import JobRepository, create_mongo_client
+from storage.repository import Document, JobRepository, create_mongo_client
 from worker.inference import DetectorClient
 from worker.settings import Settings
 
@@ -26,6 +28,7 @@ T = TypeVar("T")
 class Runtime:
     settings: Settings
     loop: asyncio.AbstractEventLoop
+    mongo: AsyncMongoClient[Document]
     jobs: JobRepository
     objects: ObjectStore
     detector: DetectorClient
@@ -45,6 +48,7 @@ def open_runtime(settings: Settings) -> Runtime:
     runtime = Runtime(
         settings=settings,
         loop=loop,
+        mongo=mongo,
         jobs=JobRepository(mongo[settings.mongo.database]),
         objects=ObjectStore(settings.object_store),
         detector=DetectorClient(settings.triton),
@@ -71,5 +75,6 @@ def close_runtime() -> None:
     global _runtime
     if _runtime is not None and _runtime.pid == os.getpid():
         _runtime.detector.close()
+        _runtime.run(_runtime.mongo.close())
         _runtime.loop.close()
     _runtime = None

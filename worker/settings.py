@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     image: ImageSettings = ImageSettings()
     verdict: VerdictSettings = VerdictSettings()
     retry: RetrySettings = RetrySettings()
+    # A task running longer is interrupted and retried as a transient failure: the fetch
+    # read timeout is per read, so a server trickling bytes would otherwise hold a worker.
+    task_time_limit_s: float = Field(default=120.0, gt=0)
 
 
 @lru_cache

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
 from pymongo.errors import PyMongoError
 from urllib3.exceptions import HTTPError as Urllib3Error
 
@@ -55,6 +56,11 @@ def _handle_failure(task: Task, runtime: Runtime, job_id: str, error: Exception)
     runtime.run(runtime.jobs.fail(job_id, JobError(code=error.code, message=error.message)))
 
 
+def _too_slow(code: ErrorCode, runtime: Runtime) -> TransientError:
+    limit = runtime.settings.task_time_limit_s
+    return TransientError(code, f"the task took longer than {limit:g}s")
+
+
 def _load(runtime: Runtime, job_id: str) -> Job | None:
     job = runtime.run(runtime.jobs.get(job_id))
     if job is None:
@@ -67,6 +73,8 @@ def fetch_image(self: Task, job_id: str) -> None:
     runtime = _runtime()
     try:
         _fetch(runtime, job_id)
+    except SoftTimeLimitExceeded:
+        _handle_failure(self, runtime, job_id, _too_slow(ErrorCode.FETCH_UNAVAILABLE, runtime))
     except (ServiceError, PyMongoError, Urllib3Error, OSError) as error:
         _handle_failure(self, runtime, job_id, error)
 
@@ -100,6 +108,9 @@ def run_inference(self: Task, job_id: str) -> None:
     runtime = _runtime()
     try:
         _infer(runtime, job_id)
+    except SoftTimeLimitExceeded:
+        error = _too_slow(ErrorCode.INFERENCE_UNAVAILABLE, runtime)
+        _handle_failure(self, runtime, job_id, error)
     except (ServiceError, PyMongoError, Urllib3Error, OSError) as error:
         _handle_failure(self, runtime, job_id, error)
 
