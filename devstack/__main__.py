@@ -12,7 +12,7 @@ from types import FrameType
 
 from devstack.servers import ServerError
 from devstack.stack import (
-    DEFAULT_WEIGHTS,
+    DEFAULT_WEIGHTS_DIR,
     REPO_ROOT,
     Ports,
     Stack,
@@ -47,9 +47,11 @@ def parse_args(argv: list[str] | None) -> StackConfig:
         help="where data and logs go (env DEVSTACK_DATA_DIR, default %(default)s)",
     )
     up.add_argument(
-        "--weights",
-        default=os.environ.get("DEVSTACK_MESONET_WEIGHTS", str(DEFAULT_WEIGHTS)),
-        help="MesoNet HDF5 weights (env DEVSTACK_MESONET_WEIGHTS, default %(default)s)",
+        "--weights-dir",
+        type=Path,
+        default=os.environ.get("DEVSTACK_MESONET_WEIGHTS_DIR", str(DEFAULT_WEIGHTS_DIR)),
+        help="folder of MesoNet HDF5 weights; missing files are downloaded "
+        "(env DEVSTACK_MESONET_WEIGHTS_DIR, default %(default)s)",
     )
     up.add_argument("--worker-concurrency", type=int, default=2)
     args = parser.parse_args(argv)
@@ -57,7 +59,7 @@ def parse_args(argv: list[str] | None) -> StackConfig:
     return StackConfig(
         root=args.data_dir.resolve(),
         ports=ports,
-        weights=args.weights,
+        weights_dir=args.weights_dir,
         worker_concurrency=args.worker_concurrency,
     )
 

@@ -23,13 +23,15 @@ from devstack.servers import (
     http_ready,
     log_line_ready,
 )
-from model_repository.export import ensure_onnx_model
+from model_repository.export import ensure_mesonet_model
 from model_repository.local import MODEL_NAME, build_local_repository
 
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_WEIGHTS = REPO_ROOT.parent / "shared" / "models" / "mesonet" / "MesoInception_DF.h5"
+DEFAULT_WEIGHTS_DIR = REPO_ROOT.parent / "shared" / "models" / "mesonet"
+# The detectors served locally: model name -> MesoNet weight file. The first is the default.
+MESONET_MODELS = {MODEL_NAME: "MesoInception_DF.h5", "meso4_df": "Meso4_DF.h5"}
 
 Server = TypeVar("Server", bound=ManagedProcess)
 
@@ -62,7 +64,7 @@ def port_env(name: str) -> str:
 class StackConfig:
     root: Path = REPO_ROOT / ".local"
     ports: Ports = field(default_factory=Ports)
-    weights: str = str(DEFAULT_WEIGHTS)
+    weights_dir: Path = DEFAULT_WEIGHTS_DIR
     worker_concurrency: int = 2
     triton_instances: int = 2
 
@@ -84,10 +86,13 @@ def service_env(
     }
 
 
-def prepare_model_repository(root: Path, weights: str, *, instances: int = 2) -> Path:
-    """Export the detector to ONNX once (cached under `root`), then write the repository."""
-    onnx_path = ensure_onnx_model(root / "models" / f"{MODEL_NAME}.onnx", weights, root / "cache")
-    return build_local_repository(root / "model_repository", onnx_path, instances=instances)
+def prepare_model_repository(root: Path, weights_dir: Path, *, instances: int = 2) -> Path:
+    """Export the detectors once into `root/models` (production layout), then derive the
+    CPU repository Triton serves here. Weights missing from `weights_dir` are downloaded."""
+    production = root / "models"
+    for name, weights in MESONET_MODELS.items():
+        ensure_mesonet_model(production, name, str(weights_dir / weights), root / "cache")
+    return build_local_repository(root / "model_repository", production, instances=instances)
 
 
 def gateway_process(port: int, env: dict[str, str], log_dir: Path) -> ServiceProcess:
@@ -152,7 +157,7 @@ class Stack:
         check_ports_free(ports)
         started = time.monotonic()
         repository = prepare_model_repository(
-            root, config.weights, instances=config.triton_instances
+            root, config.weights_dir, instances=config.triton_instances
         )
         log.info("model repository ready in %.1fs: %s", time.monotonic() - started, repository)
         redis = self._launch(RedisServer(root / "redis", port=ports.redis, log_dir=self.log_dir))

@@ -30,9 +30,15 @@ from model_repository.mesonet import INPUT_SIZE, MesoNet, Variant, build_model, 
 
 log = logging.getLogger(__name__)
 
-UPSTREAM_WEIGHTS_URL = "https://github.com/DariusAf/MesoNet/raw/master/weights/MesoInception_DF.h5"
-# sha256 of the upstream blob, so a proxy error page or truncated download is never exported.
-UPSTREAM_WEIGHTS_SHA256 = "234586d40058e76ef8b6f27ca4b63c06e31c2a5a69c0d8ba6f30b1468ab7bafa"
+UPSTREAM_WEIGHTS_BASE = "https://github.com/DariusAf/MesoNet/raw/master/weights/"
+UPSTREAM_WEIGHTS_URL = UPSTREAM_WEIGHTS_BASE + "MesoInception_DF.h5"
+# sha256 of the upstream blobs, so a proxy error page or truncated download is never exported.
+UPSTREAM_WEIGHTS_SHA256 = {
+    "Meso4_DF.h5": "036ed30d04ffd9c7506f825b97c86aa64915f5818931da96817b169aad790af5",
+    "Meso4_F2F.h5": "bcfda015d217b9f8d6557693edbdf9f4e79cfd22672541968dd0e2954462b5d7",
+    "MesoInception_DF.h5": "234586d40058e76ef8b6f27ca4b63c06e31c2a5a69c0d8ba6f30b1468ab7bafa",
+    "MesoInception_F2F.h5": "d4533ac8a3197dc35c47405d23d99e888c1d0135e267e03540c7451feaccff3f",
+}
 PARITY_TOLERANCE = 1e-4
 PARITY_SEED = 20180900  # arXiv 1809.00888
 
@@ -100,11 +106,27 @@ def ensure_onnx_model(onnx_path: Path, weights: str, cache_dir: Path) -> Path:
     return onnx_path
 
 
+def ensure_mesonet_model(
+    repository: Path, name: str, weights: str, cache_dir: Path, *, version: int = 1
+) -> Path:
+    """`repository/<name>/` with its config and `<version>/model.onnx`, exported if missing."""
+    model_dir = repository / name
+    ensure_onnx_model(model_dir / str(version) / "model.onnx", weights, cache_dir)
+    if not (model_dir / "config.pbtxt").is_file():
+        local.write_config(model_dir, local.detector_config(name))
+    return model_dir
+
+
 def resolve_weights(weights: str, cache_dir: Path) -> Path:
-    """A local file as is; an http(s) URL, or else the upstream DF weights, via the cache."""
+    """A local file as is; an http(s) URL, or else the upstream file of that name, cached."""
     if Path(weights).is_file():
         return Path(weights)
-    url = weights if urlparse(weights).scheme in ("http", "https") else UPSTREAM_WEIGHTS_URL
+    if urlparse(weights).scheme in ("http", "https"):
+        url = weights
+    elif Path(weights).name in UPSTREAM_WEIGHTS_SHA256:
+        url = UPSTREAM_WEIGHTS_BASE + Path(weights).name
+    else:
+        url = UPSTREAM_WEIGHTS_URL
     if url != weights:
         log.warning("weights %r not found; using upstream %s", weights, url)
     cached = cache_dir / Path(urlparse(url).path).name
@@ -121,10 +143,8 @@ def _download(url: str, target: Path) -> None:
             payload: bytes = response.read()
     except OSError as error:  # URLError, HTTPError and timeouts are all OSErrors
         raise ExportError(f"could not download {url}: {error}") from error
-    if (
-        url == UPSTREAM_WEIGHTS_URL
-        and hashlib.sha256(payload).hexdigest() != UPSTREAM_WEIGHTS_SHA256
-    ):
+    expected = UPSTREAM_WEIGHTS_SHA256.get(Path(urlparse(url).path).name)
+    if url.startswith(UPSTREAM_WEIGHTS_BASE) and hashlib.sha256(payload).hexdigest() != expected:
         raise ExportError(f"{url}: unexpected content (sha256 mismatch)")
     _write_atomic(target, payload)
 
@@ -159,8 +179,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    output = args.output_dir / args.name / str(args.version) / "model.onnx"
+    model_dir = args.output_dir / args.name
+    output = model_dir / str(args.version) / "model.onnx"
     result = export_mesonet(resolve_weights(args.weights, args.cache_dir), output, args.variant)
+    # An existing config (the committed production one, say) is the operator's: keep it.
+    if not (model_dir / "config.pbtxt").is_file():
+        local.write_config(model_dir, local.detector_config(args.name))
     print(
         f"{result.path}: {result.variant}, max |onnx - reference| = {result.max_abs_diff:.2g}, "
         f"{result.seconds:.1f} s"

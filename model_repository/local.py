@@ -58,14 +58,49 @@ def local_config(
     return config
 
 
-def build_local_repository(dest: Path, onnx_path: Path, *, instances: int = 2) -> Path:
-    """Write dest/<model>/{config.pbtxt, 1/model.py, 1/model.onnx}; return dest."""
-    model_dir = dest / MODEL_NAME
-    version_dir = model_dir / "1"
-    version_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomic(model_dir / "config.pbtxt", text_format.MessageToString(local_config(instances)))
-    _write_atomic(version_dir / "model.py", LOCAL_BACKEND.read_text())
-    _link_or_copy(onnx_path, version_dir / "model.onnx")
+def detector_config(name: str, *, input_size: int | None = None) -> model_config_pb2.ModelConfig:
+    """The production config for another detector: same tensors and batching, new name.
+
+    Every detector the service serves keeps the one contract (uint8 RGB in, `fake_prob`
+    out); only the square input size may differ.
+    """
+    config = model_config_pb2.ModelConfig()
+    config.CopyFrom(load_production_config())
+    config.name = name
+    if input_size is not None:
+        config.input[0].dims[:] = [input_size, input_size, 3]
+    return config
+
+
+def read_config(path: Path) -> model_config_pb2.ModelConfig:
+    config = model_config_pb2.ModelConfig()
+    text_format.Parse(path.read_text(), config)
+    return config
+
+
+def write_config(model_dir: Path, config: model_config_pb2.ModelConfig) -> Path:
+    model_dir.mkdir(parents=True, exist_ok=True)
+    path = model_dir / "config.pbtxt"
+    _write_atomic(path, text_format.MessageToString(config))
+    return path
+
+
+def build_local_repository(dest: Path, source: Path, *, instances: int = 2) -> Path:
+    """Derive a CPU repository in `dest` from the production-layout repository `source`.
+
+    For every `source/<model>/config.pbtxt` with versions `source/<model>/<n>/model.onnx`,
+    writes `dest/<model>/config.pbtxt` (backend and instances changed) and, per version,
+    `model.py` and a link to `model.onnx`. Returns `dest`.
+    """
+    for config_path in sorted(source.glob("*/config.pbtxt")):
+        config = local_config(instances, base=read_config(config_path))
+        model_dir = dest / config.name
+        write_config(model_dir, config)
+        for onnx_path in sorted(config_path.parent.glob("[0-9]*/model.onnx")):
+            version_dir = model_dir / onnx_path.parent.name
+            version_dir.mkdir(parents=True, exist_ok=True)
+            _write_atomic(version_dir / "model.py", LOCAL_BACKEND.read_text())
+            _link_or_copy(onnx_path, version_dir / "model.onnx")
     return dest
 
 

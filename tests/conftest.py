@@ -13,7 +13,6 @@ from model_repository.local import MODEL_NAME
 WEIGHTS_DIR = Path(
     os.environ.get("MESONET_WEIGHTS_DIR", REPO_ROOT.parent / "shared" / "models" / "mesonet")
 )
-WEIGHTS = WEIGHTS_DIR / "MesoInception_DF.h5"
 
 
 @pytest.fixture(scope="session")
@@ -36,11 +35,11 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
 
 @pytest.fixture(scope="session")
 def triton_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
-    if not WEIGHTS.is_file():
+    if not (WEIGHTS_DIR / "MesoInception_DF.h5").is_file():
         # The exporter would try to download them instead; tests stay offline.
-        pytest.fail(f"MesoNet weights not found at {WEIGHTS}; set MESONET_WEIGHTS_DIR")
+        pytest.fail(f"MesoNet weights not found in {WEIGHTS_DIR}; set MESONET_WEIGHTS_DIR")
     root = tmp_path_factory.mktemp("triton")
-    repository = prepare_model_repository(root, str(WEIGHTS))
+    repository = prepare_model_repository(root, WEIGHTS_DIR)
     with TritonServer(repository, root, model_name=MODEL_NAME) as server:
         yield server
 

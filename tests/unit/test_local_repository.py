@@ -72,16 +72,24 @@ def test_gpu_only_optimizations_are_dropped() -> None:
 
 
 def test_build_local_repository_writes_a_loadable_layout(tmp_path: Path) -> None:
-    onnx_path = tmp_path / "exported.onnx"
+    source = tmp_path / "production"
+    local.write_config(source / "deepfake_detector", local.load_production_config())
+    local.write_config(source / "other", local.detector_config("other", input_size=224))
+    onnx_path = source / "deepfake_detector" / "1" / "model.onnx"
+    onnx_path.parent.mkdir()
     onnx_path.write_bytes(b"stand-in for model.onnx")
     dest = tmp_path / "repo"
     for _ in range(2):  # rebuilding over an existing repository must work too
-        assert local.build_local_repository(dest, onnx_path, instances=4) == dest
+        assert local.build_local_repository(dest, source, instances=4) == dest
     model_dir = dest / "deepfake_detector"
     written = text_format.Parse(
         (model_dir / "config.pbtxt").read_text(), model_config_pb2.ModelConfig()
     )
     assert written == local.local_config(instances=4)
+    other = local.read_config(dest / "other" / "config.pbtxt")
+    assert other.name == "other"
+    assert list(other.input[0].dims) == [224, 224, 3]
+    assert other.backend == "python"
     assert (model_dir / "1" / "model.py").read_text() == local.LOCAL_BACKEND.read_text()
     assert (model_dir / "1" / "model.onnx").read_bytes() == onnx_path.read_bytes()
     assert os.path.samefile(model_dir / "1" / "model.onnx", onnx_path)  # hard link, no copy
