@@ -1,17 +1,22 @@
-"""Creating jobs: record first, then enqueue the job's ID (never a payload)."""
+"""Creating jobs: resolve the options, record the job, then enqueue its ID (never a payload)."""
 
 import json
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import anyio.to_thread
 from celery import Celery
+from pydantic import ValidationError
+from tritonclient.utils import InferenceServerException
 
 from gateway.errors import ApiError
+from gateway.models import ModelCatalog
+from gateway.schemas import JobOptions
 from gateway.settings import Settings
 from storage.errors import ErrorCode
 from storage.imageformat import sniff_format
-from storage.jobs import TASK_QUEUES, Job, JobError, SourceKind, TaskName
+from storage.jobs import TASK_QUEUES, Job, JobError, ModelRef, SourceKind, TaskName, Thresholds
 from storage.netguard import validate_url
 from storage.objects import ObjectStore
 from storage.repository import JobRepository
@@ -19,70 +24,107 @@ from storage.repository import JobRepository
 logger = logging.getLogger(__name__)
 
 
-def check_metadata(metadata: dict[str, Any], settings: Settings) -> None:
-    size = len(json.dumps(metadata, separators=(",", ":"), default=str))
-    if size > settings.max_metadata_bytes:
-        raise ApiError(
-            422,
-            ErrorCode.INVALID_REQUEST,
-            f"metadata is {size} bytes as JSON; at most {settings.max_metadata_bytes} allowed",
+@dataclass
+class Submitter:
+    settings: Settings
+    jobs: JobRepository
+    objects: ObjectStore
+    celery: Celery
+    catalog: ModelCatalog
+
+    async def submit_url(self, image_url: str, options: JobOptions) -> Job:
+        validate_url(image_url, max_length=self.settings.max_url_length)
+        job = await self._new_job(options, source=SourceKind.URL, image_url=image_url)
+        await self._record_and_enqueue(job, TaskName.FETCH_IMAGE)
+        return job
+
+    async def submit_upload(self, content: bytes, options: JobOptions) -> Job:
+        limit = self.settings.max_upload_bytes
+        if len(content) > limit:
+            raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, f"the file exceeds {limit} bytes")
+        detected = sniff_format(content[:16])
+        if detected is None:
+            raise ApiError(
+                415,
+                ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+                "the file is not a JPEG, PNG, GIF, WebP or BMP image",
+            )
+        job = await self._new_job(options, source=SourceKind.UPLOAD)
+        job.image = await anyio.to_thread.run_sync(
+            self.objects.put_image, content, detected.media_type
+        )
+        await self._record_and_enqueue(job, TaskName.RUN_INFERENCE)
+        return job
+
+    async def _new_job(self, options: JobOptions, **fields: Any) -> Job:
+        """Every check that can fail happens here, before anything is stored."""
+        self._check_metadata(options.metadata)
+        return Job(
+            metadata=options.metadata,
+            model=await self._resolve_model(options),
+            thresholds=self._resolve_thresholds(options),
+            **fields,
         )
 
+    def _check_metadata(self, metadata: dict[str, Any]) -> None:
+        size = len(json.dumps(metadata, separators=(",", ":"), default=str))
+        limit = self.settings.max_metadata_bytes
+        if size > limit:
+            raise ApiError(
+                422,
+                ErrorCode.INVALID_REQUEST,
+                f"metadata is {size} bytes as JSON; at most {limit} allowed",
+            )
 
-async def _enqueue(celery: Celery, jobs: JobRepository, job: Job, task: TaskName) -> None:
-    try:
-        await anyio.to_thread.run_sync(
-            lambda: celery.send_task(task.value, args=[job.id], queue=TASK_QUEUES[task].value)
-        )
-    except Exception as error:
-        # The job is recorded but nobody will run it: close it rather than leave it queued.
-        logger.exception("enqueue failed for job %s", job.id)
-        message = "the job queue is unavailable; submit again later"
-        await jobs.fail(job.id, JobError(code=ErrorCode.SERVICE_UNAVAILABLE, message=message))
-        raise ApiError(503, ErrorCode.SERVICE_UNAVAILABLE, message) from error
+    async def _resolve_model(self, options: JobOptions) -> ModelRef:
+        if options.model is None:
+            default = self.settings.triton
+            return ModelRef(name=default.model_name, version=default.model_version)
+        model = ModelRef(name=options.model, version=options.model_version or "")
+        try:
+            served = {m.name: m for m in await self.catalog.detectors()}
+        except InferenceServerException:
+            # Triton is away: accept, and let the worker retry until it is back.
+            logger.warning("cannot check model %r: Triton unavailable", model.name)
+            return model
+        detector = served.get(model.name)
+        if detector is None or (model.version and model.version not in detector.versions):
+            available = ", ".join(f"{m.name} {list(m.versions)}" for m in served.values())
+            raise ApiError(
+                422,
+                ErrorCode.UNKNOWN_MODEL,
+                f"no detector {model.name!r} version {model.version or 'latest'!r} is served; "
+                f"available: {available or 'none'}",
+            )
+        return model
 
+    def _resolve_thresholds(self, options: JobOptions) -> Thresholds:
+        requested = options.thresholds
+        default = self.settings.verdict
+        try:
+            return Thresholds(
+                fake=default.fake_threshold if requested is None or requested.fake is None
+                else requested.fake,
+                real=default.real_threshold if requested is None or requested.real is None
+                else requested.real,
+            )  # fmt: skip
+        except ValidationError as error:
+            message = "thresholds: the real threshold must not exceed the fake threshold"
+            raise ApiError(422, ErrorCode.INVALID_REQUEST, message) from error
 
-async def submit_url(
-    image_url: str,
-    metadata: dict[str, Any],
-    *,
-    settings: Settings,
-    jobs: JobRepository,
-    celery: Celery,
-) -> Job:
-    validate_url(image_url, max_length=settings.max_url_length)
-    check_metadata(metadata, settings)
-    job = Job(source=SourceKind.URL, image_url=image_url, metadata=metadata)
-    await jobs.insert(job)
-    await _enqueue(celery, jobs, job, TaskName.FETCH_IMAGE)
-    return job
-
-
-async def submit_upload(
-    content: bytes,
-    metadata: dict[str, Any],
-    *,
-    settings: Settings,
-    jobs: JobRepository,
-    objects: ObjectStore,
-    celery: Celery,
-) -> Job:
-    if len(content) > settings.max_upload_bytes:
-        raise ApiError(
-            413,
-            ErrorCode.PAYLOAD_TOO_LARGE,
-            f"the file exceeds {settings.max_upload_bytes} bytes",
-        )
-    detected = sniff_format(content[:16])
-    if detected is None:
-        raise ApiError(
-            415,
-            ErrorCode.UNSUPPORTED_MEDIA_TYPE,
-            "the file is not a JPEG, PNG, GIF, WebP or BMP image",
-        )
-    check_metadata(metadata, settings)
-    image = await anyio.to_thread.run_sync(objects.put_image, content, detected.media_type)
-    job = Job(source=SourceKind.UPLOAD, image=image, metadata=metadata)
-    await jobs.insert(job)
-    await _enqueue(celery, jobs, job, TaskName.RUN_INFERENCE)
-    return job
+    async def _record_and_enqueue(self, job: Job, task: TaskName) -> None:
+        await self.jobs.insert(job)
+        try:
+            await anyio.to_thread.run_sync(
+                lambda: self.celery.send_task(
+                    task.value, args=[job.id], queue=TASK_QUEUES[task].value
+                )
+            )
+        except Exception as error:
+            # Recorded but nobody will run it: close the job rather than leave it queued.
+            logger.exception("enqueue failed for job %s", job.id)
+            message = "the job queue is unavailable; submit again later"
+            await self.jobs.fail(
+                job.id, JobError(code=ErrorCode.SERVICE_UNAVAILABLE, message=message)
+            )
+            raise ApiError(503, ErrorCode.SERVICE_UNAVAILABLE, message) from error

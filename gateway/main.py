@@ -11,9 +11,10 @@ from celery import Celery
 from fastapi import FastAPI
 
 from gateway.api.deps import Clients
-from gateway.api.routes import health, jobs
+from gateway.api.routes import health, jobs, models
 from gateway.errors import install_error_handlers
 from gateway.limits import BodySizeLimit
+from gateway.models import ModelCatalog
 from gateway.settings import Settings, get_settings
 from storage.objects import ObjectStore
 from storage.repository import JobRepository, create_mongo_client
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             celery=create_producer(settings),
             redis=redis,
             triton=triton,
+            catalog=ModelCatalog(triton, settings.models_cache_s),
         )
         try:
             yield
@@ -76,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(health.router)
     app.include_router(jobs.router)
+    app.include_router(models.router)
     return app
 
 

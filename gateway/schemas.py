@@ -5,16 +5,48 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from storage.jobs import Job, JobError, JobResult, JobStatus, SourceKind
+from storage.jobs import Job, JobError, JobResult, JobStatus, ModelRef, SourceKind, Thresholds
 
 
-class JobCreate(BaseModel):
+class ThresholdsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    image_url: str = Field(description="http or https URL of the image to judge.")
+    fake: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="`fake` at or above this probability."
+    )
+    real: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="`real` below this probability."
+    )
+
+
+class JobOptions(BaseModel):
+    """What a submission may ask for besides the image, by JSON or as form fields."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
     metadata: dict[str, Any] = Field(
         default_factory=dict, description="Opaque data returned with the job."
     )
+    model: str | None = Field(
+        default=None, max_length=128, description="A detector from `GET /v1/models`."
+    )
+    model_version: str | None = Field(
+        default=None, max_length=32, description="A version of that detector; default latest."
+    )
+    thresholds: ThresholdsIn | None = Field(
+        default=None, description="Override the default verdict thresholds for this job."
+    )
+
+
+class JobCreate(JobOptions):
+    image_url: str = Field(description="http or https URL of the image to judge.")
+
+
+class ModelOut(BaseModel):
+    name: str
+    versions: list[str]
+    input_size: list[int] = Field(description="[height, width] the model takes.")
+    default: bool
 
 
 class ImageOut(BaseModel):
@@ -34,6 +66,8 @@ class JobOut(BaseModel):
     image_url: str | None
     image: ImageOut | None
     metadata: dict[str, Any]
+    model: ModelRef | None
+    thresholds: Thresholds | None
     created_at: datetime
     updated_at: datetime
     timestamps: dict[str, datetime] = Field(
@@ -52,6 +86,8 @@ class JobOut(BaseModel):
             image_url=job.image_url,
             image=None if job.image is None else ImageOut.model_validate(job.image.model_dump()),
             metadata=job.metadata,
+            model=job.model,
+            thresholds=job.thresholds,
             created_at=job.created_at,
             updated_at=job.updated_at,
             timestamps=job.timestamps,

@@ -5,7 +5,13 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from storage.settings import CelerySettings, MongoSettings, ObjectStoreSettings, TritonSettings
+from storage.settings import (
+    CelerySettings,
+    MongoSettings,
+    ObjectStoreSettings,
+    TritonSettings,
+    VerdictSettings,
+)
 
 
 class Settings(BaseSettings):
@@ -17,6 +23,9 @@ class Settings(BaseSettings):
     object_store: ObjectStoreSettings = ObjectStoreSettings()
     celery: CelerySettings = CelerySettings()
     triton: TritonSettings = TritonSettings()
+    verdict: VerdictSettings = VerdictSettings()
+    # How long the list of served models is reused before Triton is asked again.
+    models_cache_s: float = Field(default=10.0, ge=0)
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
     max_url_length: int = Field(default=2048, ge=16)
     max_metadata_bytes: int = Field(default=16 * 1024, ge=0)

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from storage.errors import ErrorCode
 
@@ -88,6 +88,34 @@ class JobError(BaseModel):
     message: str
 
 
+class ModelRef(BaseModel):
+    model_config = ConfigDict(frozen=True)  # hashable: clients cache per model
+
+    name: str
+    # Empty: the version Triton serves.
+    version: str = ""
+
+
+class Thresholds(BaseModel):
+    """`fake` at or above `fake`, `real` below `real`, `uncertain` in between."""
+
+    fake: float = Field(ge=0.0, le=1.0)
+    real: float = Field(ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Thresholds":
+        if self.real > self.fake:
+            raise ValueError("the real threshold must not exceed the fake threshold")
+        return self
+
+    def verdict(self, fake_probability: float) -> "Verdict":
+        if fake_probability >= self.fake:
+            return Verdict.FAKE
+        if fake_probability < self.real:
+            return Verdict.REAL
+        return Verdict.UNCERTAIN
+
+
 class Job(BaseModel):
     id: str = Field(default_factory=new_job_id)
     status: JobStatus = JobStatus.QUEUED
@@ -95,6 +123,9 @@ class Job(BaseModel):
     image_url: str | None = None
     image: ImageRef | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+    # None: the worker's default model and thresholds (jobs from before they were recorded).
+    model: ModelRef | None = None
+    thresholds: Thresholds | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     # When the job entered each status, keyed by status value.

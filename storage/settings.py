@@ -4,7 +4,7 @@ Each service composes these groups into its own `Settings` (env prefixes `GATEWA
 `WORKER_`, nested with `__`, e.g. `WORKER_MONGO__URL`).
 """
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 
 
 class MongoSettings(BaseModel):
@@ -34,3 +34,20 @@ class CelerySettings(BaseModel):
     broker_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     # Above the longest task (a fetch plus its retries' own waits are separate messages).
     visibility_timeout_s: int = Field(default=3600, ge=60)
+
+
+class VerdictSettings(BaseModel):
+    """`fake` at or above `fake_threshold`, `real` below `real_threshold`, else uncertain.
+
+    The gateway applies these defaults to each job (a request may override them) and
+    records them on the job, so a result always says which thresholds produced it.
+    """
+
+    fake_threshold: float = Field(default=0.7, ge=0.0, le=1.0)
+    real_threshold: float = Field(default=0.3, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "VerdictSettings":
+        if self.real_threshold > self.fake_threshold:
+            raise ValueError("real_threshold must not exceed fake_threshold")
+        return self

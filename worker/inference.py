@@ -13,6 +13,7 @@ import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
 from storage.errors import ErrorCode, PermanentError, TransientError
+from storage.jobs import ModelRef
 from storage.settings import TritonSettings
 
 # gRPC codes that mean "the server or model is not there right now": worth retrying.
@@ -95,35 +96,38 @@ class DetectorClient:
         self._client = grpcclient.InferenceServerClient(
             url=settings.url, channel_args=_CHANNEL_ARGS
         )
-        self._signature: ModelSignature | None = None
+        self._signatures: dict[ModelRef, ModelSignature] = {}
 
     def close(self) -> None:
         self._client.close()
 
-    def signature(self) -> ModelSignature:
-        """The model's checked metadata; fetched once, then kept."""
-        if self._signature is None:
-            name, version = self._settings.model_name, self._settings.model_version
+    @property
+    def default_model(self) -> ModelRef:
+        return ModelRef(name=self._settings.model_name, version=self._settings.model_version)
+
+    def signature(self, model: ModelRef) -> ModelSignature:
+        """The model's checked metadata; fetched once per model and version, then kept."""
+        if model not in self._signatures:
             try:
-                if not self._client.is_model_ready(name, version):
+                if not self._client.is_model_ready(model.name, model.version):
                     raise TransientError(
-                        ErrorCode.INFERENCE_UNAVAILABLE, f"model {name!r} is not ready"
+                        ErrorCode.INFERENCE_UNAVAILABLE, f"model {model.name!r} is not ready"
                     )
-                metadata = self._client.get_model_metadata(name, version, as_json=True)
+                metadata = self._client.get_model_metadata(model.name, model.version, as_json=True)
             except InferenceServerException as error:
                 raise to_service_error(error) from error
-            self._signature = parse_signature(metadata)
-        return self._signature
+            self._signatures[model] = parse_signature(metadata)
+        return self._signatures[model]
 
-    def predict(self, images: npt.NDArray[np.uint8]) -> Prediction:
-        signature = self.signature()
+    def predict(self, model: ModelRef, images: npt.NDArray[np.uint8]) -> Prediction:
+        signature = self.signature(model)
         tensor = grpcclient.InferInput(signature.input_name, list(images.shape), "UINT8")
         tensor.set_data_from_numpy(np.ascontiguousarray(images))
         try:
             result = self._client.infer(
                 signature.name,
                 [tensor],
-                model_version=self._settings.model_version,
+                model_version=model.version,
                 outputs=[grpcclient.InferRequestedOutput(signature.output_name)],
                 client_timeout=self._settings.timeout_s,
             )

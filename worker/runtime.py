@@ -55,7 +55,7 @@ def open_runtime(settings: Settings) -> Runtime:
         pid=os.getpid(),
     )
     try:
-        signature = runtime.detector.signature()
+        signature = runtime.detector.signature(runtime.detector.default_model)
         logger.info("model %s ready, versions %s", signature.name, signature.versions)
     except ServiceError as error:
         # Not fatal: Triton may still be loading; inference tasks retry until it is.

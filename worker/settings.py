@@ -2,10 +2,16 @@
 
 from functools import lru_cache
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from storage.settings import CelerySettings, MongoSettings, ObjectStoreSettings, TritonSettings
+from storage.settings import (
+    CelerySettings,
+    MongoSettings,
+    ObjectStoreSettings,
+    TritonSettings,
+    VerdictSettings,
+)
 from worker.fetch import FetchSettings
 
 
@@ -13,19 +19,6 @@ class ImageSettings(BaseModel):
     # Far below Pillow's default (~89 Mpx): a 40 Mpx RGB decode already needs 120 MB.
     max_pixels: int = Field(default=40_000_000, ge=1)
     formats: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "BMP")
-
-
-class VerdictSettings(BaseModel):
-    """`fake` at or above `fake_threshold`, `real` below `real_threshold`, else uncertain."""
-
-    fake_threshold: float = Field(default=0.7, ge=0.0, le=1.0)
-    real_threshold: float = Field(default=0.3, ge=0.0, le=1.0)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> "VerdictSettings":
-        if self.real_threshold > self.fake_threshold:
-            raise ValueError("real_threshold must not exceed fake_threshold")
-        return self
 
 
 class RetrySettings(BaseModel):

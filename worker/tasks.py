@@ -16,22 +16,14 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from storage.errors import ErrorCode, PermanentError, ServiceError, TransientError
 from storage.imageformat import sniff_format
-from storage.jobs import Job, JobError, JobResult, JobStatus, TaskName, Verdict
+from storage.jobs import Job, JobError, JobResult, JobStatus, ModelRef, TaskName, Thresholds
 from worker.celery_app import app
 from worker.fetch import fetch_url
 from worker.imaging import check_image, decode_image
 from worker.runtime import Runtime, get_runtime
-from worker.settings import RetrySettings, Settings, VerdictSettings, get_settings
+from worker.settings import RetrySettings, Settings, get_settings
 
 logger = logging.getLogger(__name__)
-
-
-def verdict_for(fake_probability: float, thresholds: VerdictSettings) -> Verdict:
-    if fake_probability >= thresholds.fake_threshold:
-        return Verdict.FAKE
-    if fake_probability < thresholds.real_threshold:
-        return Verdict.REAL
-    return Verdict.UNCERTAIN
 
 
 def backoff_s(retries: int, settings: RetrySettings) -> float:
@@ -125,17 +117,23 @@ def _infer(runtime: Runtime, job_id: str) -> None:
     if job.status is JobStatus.FETCHING or job.image is None:
         logger.warning("job %s is not ready for inference (%s)", job_id, job.status)
         return
+    model = job.model or ModelRef(
+        name=settings.triton.model_name, version=settings.triton.model_version
+    )
+    thresholds = job.thresholds or Thresholds(
+        fake=settings.verdict.fake_threshold, real=settings.verdict.real_threshold
+    )
     started = time.perf_counter()
     content = runtime.objects.get_image(job.image)
-    signature = runtime.detector.signature()
+    signature = runtime.detector.signature(model)
     pixels = decode_image(content, settings.image, (signature.width, signature.height))
     decoded = time.perf_counter()
-    prediction = runtime.detector.predict(pixels[None, ...])
+    prediction = runtime.detector.predict(model, pixels[None, ...])
     inferred = time.perf_counter()
     probability = float(prediction.fake_probabilities[0])
     result = JobResult(
         fake_probability=probability,
-        verdict=verdict_for(probability, settings.verdict),
+        verdict=thresholds.verdict(probability),
         model_name=prediction.model_name,
         model_version=prediction.model_version,
     )

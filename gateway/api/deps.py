@@ -8,6 +8,8 @@ import tritonclient.grpc.aio as triton_aio
 from celery import Celery
 from fastapi import Depends, Request
 
+from gateway.jobs import Submitter
+from gateway.models import ModelCatalog
 from gateway.settings import Settings
 from storage.objects import ObjectStore
 from storage.repository import JobRepository
@@ -21,6 +23,11 @@ class Clients:
     celery: Celery
     redis: aioredis.Redis
     triton: triton_aio.InferenceServerClient
+    catalog: ModelCatalog
+
+    @property
+    def submitter(self) -> Submitter:
+        return Submitter(self.settings, self.jobs, self.objects, self.celery, self.catalog)
 
 
 def get_clients(request: Request) -> Clients:

@@ -1,9 +1,10 @@
 import pytest
 from pydantic import ValidationError
 
-from storage.jobs import Verdict
-from worker.settings import RetrySettings, VerdictSettings
-from worker.tasks import backoff_s, verdict_for
+from storage.jobs import Thresholds, Verdict
+from storage.settings import VerdictSettings
+from worker.settings import RetrySettings
+from worker.tasks import backoff_s
 
 
 @pytest.mark.parametrize(
@@ -18,10 +19,22 @@ from worker.tasks import backoff_s, verdict_for
     ],
 )
 def test_verdict_thresholds(probability: float, verdict: Verdict) -> None:
-    assert verdict_for(probability, VerdictSettings()) is verdict
+    assert Thresholds(fake=0.7, real=0.3).verdict(probability) is verdict
 
 
-def test_thresholds_must_be_ordered() -> None:
+def test_equal_thresholds_leave_no_uncertain_band() -> None:
+    thresholds = Thresholds(fake=0.5, real=0.5)
+    assert thresholds.verdict(0.4999) is Verdict.REAL
+    assert thresholds.verdict(0.5) is Verdict.FAKE
+
+
+@pytest.mark.parametrize(("fake", "real"), [(0.2, 0.8), (1.1, 0.5), (0.5, -0.1)])
+def test_thresholds_must_be_ordered_and_bounded(fake: float, real: float) -> None:
+    with pytest.raises(ValidationError):
+        Thresholds(fake=fake, real=real)
+
+
+def test_settings_thresholds_must_be_ordered() -> None:
     with pytest.raises(ValidationError):
         VerdictSettings(fake_threshold=0.2, real_threshold=0.8)
 
