@@ -1,0 +1,36 @@
+"""The evaluation command against the running service, on the sample crops."""
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from evaluation.__main__ import main
+
+pytestmark = pytest.mark.e2e
+
+
+def test_evaluation_writes_its_json_and_png(
+    gateway: str, worker: object, samples_dir: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    for source, label in (("df", "fake"), ("real", "real")):
+        (data / label).mkdir(parents=True)
+        for crop in (samples_dir / source).glob("*.jpg"):
+            (data / label / crop.name).write_bytes(crop.read_bytes())
+    out = tmp_path / "report"
+    assert main(["--api", gateway, "--data", str(data), "--out", str(out)]) == 0
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["count"] == 4
+    assert report["accuracy"] == 1.0
+    assert report["roc_auc"] == 1.0
+    assert report["confusion"] == {
+        "true_positive": 2,
+        "false_positive": 0,
+        "true_negative": 2,
+        "false_negative": 0,
+    }
+    assert report["model"] == "deepfake_detector"
+    with Image.open(out / "roc.png") as image:
+        assert image.format == "PNG"
