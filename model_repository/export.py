@@ -1,6 +1,8 @@
 """Export MesoNet weights to a Triton-ready model.onnx, refusing any graph that is not exact.
 
     python -m model_repository.export mesonet --weights Meso4_DF.h5 --output-dir model_repository
+    python -m model_repository.export huggingface --source CHECKPOINT_DIR_OR_HUB_ID
+        --output-dir model_repository --name NAME [--version 1] [--fake-label LABEL]
 
 Every export is checked with ONNX Runtime against the NumPy reference forward pass; a graph
 that disagrees by more than 1e-4 is never written. Writes are atomic (tmp file + rename), so
@@ -12,8 +14,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import logging
-import os
-import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -26,6 +26,7 @@ import onnxruntime as ort
 from numpy.typing import NDArray
 
 from model_repository import local, mesonet_reference
+from model_repository.files import write_atomic
 from model_repository.mesonet import INPUT_SIZE, MesoNet, Variant, build_model, load_weights
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ def export_mesonet(
     model = build_model(net, input_name=local.INPUT_NAME, output_name=local.OUTPUT_NAME)
     payload = model.SerializeToString()
     diff = check_parity(payload, net, parity_images())
-    _write_atomic(output, payload)
+    write_atomic(output, payload)
     result = ExportResult(output, net.variant, diff, time.perf_counter() - start)
     log.info("exported %s (%s), max abs diff %.2g", output, net.variant, diff)
     return result
@@ -146,20 +147,7 @@ def _download(url: str, target: Path) -> None:
     expected = UPSTREAM_WEIGHTS_SHA256.get(Path(urlparse(url).path).name)
     if url.startswith(UPSTREAM_WEIGHTS_BASE) and hashlib.sha256(payload).hexdigest() != expected:
         raise ExportError(f"{url}: unexpected content (sha256 mismatch)")
-    _write_atomic(target, payload)
-
-
-def _write_atomic(path: Path, payload: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(payload)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; Triton may run as another user.
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(target, payload)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -168,17 +156,35 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("model", choices=["mesonet"])
-    parser.add_argument("--weights", required=True, help="HDF5 path or http(s) URL")
-    parser.add_argument("--output-dir", type=Path, required=True, help="model repository root")
-    parser.add_argument("--name", default=local.MODEL_NAME)
-    parser.add_argument("--version", type=int, default=1)
-    parser.add_argument("--variant", choices=["auto", "meso4", "mesoinception4"], default="auto")
-    parser.add_argument(
+    commands = parser.add_subparsers(dest="model", required=True)
+    meso = commands.add_parser("mesonet", help="MesoNet Keras HDF5 weights")
+    meso.add_argument("--weights", required=True, help="HDF5 path or http(s) URL")
+    meso.add_argument("--output-dir", type=Path, required=True, help="model repository root")
+    meso.add_argument("--name", default=local.MODEL_NAME)
+    meso.add_argument("--version", type=int, default=1)
+    meso.add_argument("--variant", choices=["auto", "meso4", "mesoinception4"], default="auto")
+    meso.add_argument(
         "--cache-dir", type=Path, default=Path.home() / ".cache" / "deepfake-detection-service"
     )
+    hf = commands.add_parser(
+        "huggingface", help="a transformers image-classification checkpoint (the [hf] extra)"
+    )
+    hf.add_argument("--source", required=True, help="checkpoint directory, or a hub id")
+    hf.add_argument("--output-dir", type=Path, required=True, help="model repository root")
+    hf.add_argument("--name", required=True, help="Triton model name")
+    hf.add_argument("--version", default="1", help="version folder (a positive integer)")
+    hf.add_argument("--fake-label", help="the id2label entry meaning fake (default: by name)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    if args.model == "huggingface":
+        # Imported here: torch and transformers come only with the optional [hf] extra.
+        from model_repository.huggingface import export_huggingface
+
+        model_dir = export_huggingface(
+            args.source, args.output_dir, args.name, args.version, fake_label=args.fake_label
+        )
+        print(model_dir)
+        return
     model_dir = args.output_dir / args.name
     output = model_dir / str(args.version) / "model.onnx"
     result = export_mesonet(resolve_weights(args.weights, args.cache_dir), output, args.variant)

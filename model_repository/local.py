@@ -16,6 +16,8 @@ from pathlib import Path
 from google.protobuf import text_format  # type: ignore[import-untyped]  # no stubs installed
 from tritonclient.grpc import model_config_pb2
 
+from model_repository.files import write_atomic
+
 PRODUCTION_CONFIG = Path(__file__).resolve().parent / "deepfake_detector" / "config.pbtxt"
 LOCAL_BACKEND = Path(__file__).resolve().parent / "local_backend" / "model.py"
 
@@ -81,7 +83,7 @@ def read_config(path: Path) -> model_config_pb2.ModelConfig:
 def write_config(model_dir: Path, config: model_config_pb2.ModelConfig) -> Path:
     model_dir.mkdir(parents=True, exist_ok=True)
     path = model_dir / "config.pbtxt"
-    _write_atomic(path, text_format.MessageToString(config))
+    write_atomic(path, text_format.MessageToString(config).encode())
     return path
 
 
@@ -99,15 +101,9 @@ def build_local_repository(dest: Path, source: Path, *, instances: int = 2) -> P
         for onnx_path in sorted(config_path.parent.glob("[0-9]*/model.onnx")):
             version_dir = model_dir / onnx_path.parent.name
             version_dir.mkdir(parents=True, exist_ok=True)
-            _write_atomic(version_dir / "model.py", LOCAL_BACKEND.read_text())
+            write_atomic(version_dir / "model.py", LOCAL_BACKEND.read_bytes())
             _link_or_copy(onnx_path, version_dir / "model.onnx")
     return dest
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

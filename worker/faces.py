@@ -20,6 +20,10 @@ FloatArray = npt.NDArray[np.float32]
 SCORE_THRESHOLD = 0.6  # MediaPipe uses 0.5; 0.6 drops a cat's face the short-range pass takes
 IOU_THRESHOLD = 0.3  # MediaPipe's min_suppression_threshold
 MAX_CANDIDATES = 512  # bounds the suppression loop on pathological inputs
+# Crop = the box's longer side x (1 + 2 * margin) = 1.6x: the framing of MesoNet's sample
+# crops (1.61-1.63x the BlazeFace box for the deepfakes). MesoNet is sensitive to it: at 1.5x
+# one deepfake sample drops from 0.999 to 0.38; at 1.6x it stays at 0.995.
+CROP_MARGIN = 0.3
 
 
 @dataclass(frozen=True)
@@ -77,8 +81,10 @@ def prepare_detector_input(rgb: Image, size: int) -> tuple[Image, Letterbox]:
     if block > 1:
         # The last (size % block) rows and columns are dropped; the scales below account for it.
         rows, cols = height // block, width // block
-        reduced = rgb[: rows * block, : cols * block].reshape(rows, block, cols, block, 3)
-        source = reduced.mean(axis=(1, 3), dtype=np.float32)
+        blocks = rgb[: rows * block, : cols * block].reshape(rows, block, cols, block, 3)
+        # Summing whole rows first is ~8x faster than a mean over both axes at once.
+        sums = blocks.sum(axis=1, dtype=np.uint32).sum(axis=2)
+        source = sums.astype(np.float32) / np.float32(block * block)
     else:
         source = rgb.astype(np.float32)
     resized = _bilinear(source, new_h, new_w)
@@ -126,7 +132,12 @@ def decode_detections(
     valid = (pixels[:, 2] - pixels[:, 0] >= 1) & (pixels[:, 3] - pixels[:, 1] >= 1)
     pixels, kept_scores = pixels[valid], scores[candidates][valid]
     keep = non_max_suppression(pixels, iou_threshold)
-    return [FaceBox(*map(float, pixels[i]), score=float(kept_scores[i])) for i in keep]
+    return [_face(pixels[i], float(kept_scores[i])) for i in keep]
+
+
+def _face(box: FloatArray, score: float) -> FaceBox:
+    x0, y0, x1, y1 = (float(v) for v in box)
+    return FaceBox(x0, y0, x1, y1, score)
 
 
 def non_max_suppression(boxes: FloatArray, iou_threshold: float) -> list[int]:

@@ -20,7 +20,7 @@ class TritonPythonModel:
     def initialize(self, args: dict[str, str]) -> None:
         config = json.loads(args["model_config"])
         self.input_name: str = config["input"][0]["name"]
-        self.output_name: str = config["output"][0]["name"]
+        self.output_names: list[str] = [output["name"] for output in config["output"]]
         options = ort.SessionOptions()
         # One thread per instance: Triton scales with instance_group count, and several
         # instances each grabbing every core would only fight over them.
@@ -32,10 +32,10 @@ class TritonPythonModel:
         )
         graph_inputs = [i.name for i in self.session.get_inputs()]
         graph_outputs = [o.name for o in self.session.get_outputs()]
-        if graph_inputs != [self.input_name] or self.output_name not in graph_outputs:
+        if graph_inputs != [self.input_name] or not set(self.output_names) <= set(graph_outputs):
             raise ValueError(
                 f"{model_path}: graph tensors {graph_inputs} -> {graph_outputs} do not match "
-                f"config {self.input_name} -> {self.output_name}"
+                f"config {self.input_name} -> {self.output_names}"
             )
 
     def execute(self, requests: list[Any]) -> list[Any]:
@@ -45,16 +45,20 @@ class TritonPythonModel:
             for request in requests
         ]
         try:
-            (scores,) = self.session.run(
-                [self.output_name], {self.input_name: np.concatenate(inputs)}
-            )
+            results = self.session.run(self.output_names, {self.input_name: np.concatenate(inputs)})
         except Exception as error:  # Report to every caller instead of killing the stub.
             message = f"{type(error).__name__}: {error}"
             return [
                 pb_utils.InferenceResponse(error=pb_utils.TritonError(message)) for _ in requests
             ]
         bounds = np.cumsum([len(batch) for batch in inputs])[:-1]
+        parts = [np.split(result, bounds) for result in results]
         return [
-            pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor(self.output_name, part)])
-            for part in np.split(scores, bounds)
+            pb_utils.InferenceResponse(
+                output_tensors=[
+                    pb_utils.Tensor(name, per_request[index])
+                    for name, per_request in zip(self.output_names, parts, strict=True)
+                ]
+            )
+            for index in range(len(requests))
         ]
