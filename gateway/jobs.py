@@ -63,6 +63,7 @@ class Submitter:
             metadata=options.metadata,
             model=await self._resolve_model(options),
             thresholds=self._resolve_thresholds(options),
+            mode=options.mode,
             **fields,
         )
 

@@ -5,7 +5,16 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from storage.jobs import Job, JobError, JobResult, JobStatus, ModelRef, SourceKind, Thresholds
+from storage.jobs import (
+    DetectionMode,
+    Job,
+    JobError,
+    JobResult,
+    JobStatus,
+    ModelRef,
+    SourceKind,
+    Thresholds,
+)
 
 
 class ThresholdsIn(BaseModel):
@@ -35,6 +44,11 @@ class JobOptions(BaseModel):
     )
     thresholds: ThresholdsIn | None = Field(
         default=None, description="Override the default verdict thresholds for this job."
+    )
+    mode: DetectionMode = Field(
+        default=DetectionMode.FACES,
+        description="`faces`: find faces and judge each; `whole_image`: judge the image "
+        "as one input (for models trained on whole images).",
     )
 
 
@@ -68,6 +82,7 @@ class JobOut(BaseModel):
     metadata: dict[str, Any]
     model: ModelRef | None
     thresholds: Thresholds | None
+    mode: DetectionMode
     created_at: datetime
     updated_at: datetime
     timestamps: dict[str, datetime] = Field(
@@ -88,6 +103,7 @@ class JobOut(BaseModel):
             metadata=job.metadata,
             model=job.model,
             thresholds=job.thresholds,
+            mode=job.mode,
             created_at=job.created_at,
             updated_at=job.updated_at,
             timestamps=job.timestamps,

@@ -53,6 +53,15 @@ class Verdict(StrEnum):
     FAKE = "fake"
     REAL = "real"
     UNCERTAIN = "uncertain"
+    # Face mode found no face: there is nothing the detector can judge.
+    NO_FACE = "no_face"
+
+
+class DetectionMode(StrEnum):
+    # Find faces, judge each crop; the image scores as its most suspicious face.
+    FACES = "faces"
+    # Judge the whole image as one input, for models trained on whole images.
+    WHOLE_IMAGE = "whole_image"
 
 
 class SourceKind(StrEnum):
@@ -76,11 +85,28 @@ class ImageRef(BaseModel):
     content_type: str | None = None
 
 
-class JobResult(BaseModel):
+class FaceResult(BaseModel):
+    box: tuple[int, int, int, int] = Field(
+        description="x0, y0, x1, y1 in pixels of the upright image (x1, y1 exclusive)."
+    )
+    detection_score: float = Field(
+        ge=0.0, le=1.0, description="P(face); 0 when a tight crop was judged whole."
+    )
     fake_probability: float = Field(ge=0.0, le=1.0)
     verdict: Verdict
+
+
+class JobResult(BaseModel):
+    # The maximum over faces; None when no face was found.
+    fake_probability: float | None = Field(ge=0.0, le=1.0)
+    verdict: Verdict
+    mode: DetectionMode = DetectionMode.WHOLE_IMAGE
+    faces: list[FaceResult] = Field(default_factory=list)
     model_name: str
     model_version: str
+    face_detector: str | None = Field(
+        default=None, description="name:version of the face detector, in face mode."
+    )
 
 
 class JobError(BaseModel):
@@ -126,6 +152,7 @@ class Job(BaseModel):
     # None: the worker's default model and thresholds (jobs from before they were recorded).
     model: ModelRef | None = None
     thresholds: Thresholds | None = None
+    mode: DetectionMode = DetectionMode.FACES
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     # When the job entered each status, keyed by status value.

@@ -27,6 +27,9 @@ class TritonSettings(BaseModel):
     model_name: str = "deepfake_detector"
     # Empty: whatever version Triton serves (its version policy decides).
     model_version: str = ""
+    # Finds the faces that the detectors judge (jobs in `faces` mode).
+    face_model_name: str = "face_detector"
+    face_model_version: str = ""
     timeout_s: float = Field(default=10.0, gt=0)
 
 

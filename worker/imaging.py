@@ -30,22 +30,37 @@ def check_image(content: bytes, settings: ImageSettings) -> tuple[str, int, int]
     return detected.name, width, height
 
 
-def decode_image(
-    content: bytes, settings: ImageSettings, size: tuple[int, int]
-) -> npt.NDArray[np.uint8]:
-    """RGB uint8 array of shape (height, width, 3) at the model's input size.
+def decode_upright(content: bytes, settings: ImageSettings) -> npt.NDArray[np.uint8]:
+    """The image decoded once: RGB uint8 (height, width, 3), EXIF orientation applied.
 
-    EXIF orientation is applied first, so a photo taken sideways is judged upright.
-    Nearest resampling matches how MesoNet's training data were loaded (Keras load_img).
+    A photo taken sideways is judged upright. Images with a side above `max_side` are
+    shrunk first (faces stay far larger than the detector's smallest).
     """
     with _open(content, settings) as image:
         try:
             image.load()
-            upright = ImageOps.exif_transpose(image)
-            resized = upright.convert("RGB").resize(size, Image.Resampling.NEAREST)
+            upright = ImageOps.exif_transpose(image).convert("RGB")
+            if max(upright.size) > settings.max_side:
+                upright.thumbnail((settings.max_side, settings.max_side), Image.Resampling.BOX)
         except _DECODE_ERRORS as error:
             raise _decode_failed(error) from error
-        return np.asarray(resized, dtype=np.uint8)
+        return np.asarray(upright, dtype=np.uint8)
+
+
+def resize_whole(rgb: npt.NDArray[np.uint8], size: tuple[int, int]) -> npt.NDArray[np.uint8]:
+    """The whole image at the model's input size (width, height).
+
+    Nearest resampling matches how MesoNet's training data were loaded (Keras load_img).
+    """
+    resized = Image.fromarray(rgb).resize(size, Image.Resampling.NEAREST)
+    return np.asarray(resized, dtype=np.uint8)
+
+
+def decode_image(
+    content: bytes, settings: ImageSettings, size: tuple[int, int]
+) -> npt.NDArray[np.uint8]:
+    """`decode_upright` then `resize_whole`: the image judged as one face."""
+    return resize_whole(decode_upright(content, settings), size)
 
 
 @contextmanager

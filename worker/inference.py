@@ -6,6 +6,7 @@ so the worker never hard-codes what the model repository decides.
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -41,6 +42,11 @@ _CHANNEL_ARGS = [
 ]
 
 
+# The face detector's outputs (model_repository/face_detector/config.pbtxt).
+FACE_BOXES = "boxes"
+FACE_SCORES = "scores"
+
+
 @dataclass(frozen=True)
 class ModelSignature:
     name: str
@@ -64,6 +70,12 @@ def to_service_error(error: InferenceServerException) -> PermanentError | Transi
     if status in _TRANSIENT_STATUSES or not status:
         return TransientError(ErrorCode.INFERENCE_UNAVAILABLE, message)
     return PermanentError(ErrorCode.INFERENCE_FAILED, message)
+
+
+def _contract_broken(model: ModelRef, error: ValueError) -> PermanentError:
+    return PermanentError(
+        ErrorCode.INFERENCE_FAILED, f"model {model.name!r} breaks its contract: {error}"
+    )
 
 
 def parse_signature(metadata: dict[str, object]) -> ModelSignature:
@@ -97,6 +109,7 @@ class DetectorClient:
             url=settings.url, channel_args=_CHANNEL_ARGS
         )
         self._signatures: dict[ModelRef, ModelSignature] = {}
+        self._face_sizes: dict[ModelRef, int] = {}
 
     def close(self) -> None:
         self._client.close()
@@ -105,34 +118,73 @@ class DetectorClient:
     def default_model(self) -> ModelRef:
         return ModelRef(name=self._settings.model_name, version=self._settings.model_version)
 
+    def _metadata(self, model: ModelRef) -> dict[str, Any]:
+        try:
+            if not self._client.is_model_ready(model.name, model.version):
+                raise TransientError(
+                    ErrorCode.INFERENCE_UNAVAILABLE, f"model {model.name!r} is not ready"
+                )
+            metadata: dict[str, Any] = self._client.get_model_metadata(
+                model.name, model.version, as_json=True
+            )
+        except InferenceServerException as error:
+            raise to_service_error(error) from error
+        return metadata
+
     def signature(self, model: ModelRef) -> ModelSignature:
-        """The model's checked metadata; fetched once per model and version, then kept."""
+        """The detector's checked metadata; fetched once per model and version, then kept."""
         if model not in self._signatures:
             try:
-                if not self._client.is_model_ready(model.name, model.version):
-                    raise TransientError(
-                        ErrorCode.INFERENCE_UNAVAILABLE, f"model {model.name!r} is not ready"
-                    )
-                metadata = self._client.get_model_metadata(model.name, model.version, as_json=True)
-            except InferenceServerException as error:
-                raise to_service_error(error) from error
-            self._signatures[model] = parse_signature(metadata)
+                self._signatures[model] = parse_signature(self._metadata(model))
+            except ValueError as error:
+                raise _contract_broken(model, error) from error
         return self._signatures[model]
 
-    def predict(self, model: ModelRef, images: npt.NDArray[np.uint8]) -> Prediction:
-        signature = self.signature(model)
-        tensor = grpcclient.InferInput(signature.input_name, list(images.shape), "UINT8")
-        tensor.set_data_from_numpy(np.ascontiguousarray(images))
+    def face_detector_size(self, model: ModelRef) -> int:
+        """The face detector's square input side, from its metadata (checked once)."""
+        if model not in self._face_sizes:
+            metadata = self._metadata(model)
+            (image,) = metadata["inputs"]
+            shape = [int(d) for d in image["shape"]]
+            outputs = {o["name"] for o in metadata["outputs"]}
+            if image["datatype"] != "UINT8" or shape[1:] != [shape[1], shape[1], 3]:
+                raise _contract_broken(model, ValueError("input must be UINT8 [-1, S, S, 3]"))
+            if outputs != {FACE_BOXES, FACE_SCORES}:
+                raise _contract_broken(model, ValueError("outputs must be boxes and scores"))
+            self._face_sizes[model] = shape[1]
+        return self._face_sizes[model]
+
+    def detect_faces(
+        self, model: ModelRef, image: npt.NDArray[np.uint8]
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], str]:
+        """One letterboxed image -> per-anchor boxes [A, 4], scores [A], model version."""
+        self.face_detector_size(model)
+        result = self._infer(model, "image", image[None, ...], [FACE_BOXES, FACE_SCORES])
+        boxes, scores = result.as_numpy(FACE_BOXES), result.as_numpy(FACE_SCORES)
+        if boxes is None or scores is None:
+            raise PermanentError(ErrorCode.INFERENCE_FAILED, "the face detector returned nothing")
+        version = str(result.get_response().model_version)
+        return boxes[0].astype(np.float32), scores[0].astype(np.float32), version
+
+    def _infer(
+        self, model: ModelRef, input_name: str, batch: npt.NDArray[np.uint8], outputs: list[str]
+    ) -> Any:
+        tensor = grpcclient.InferInput(input_name, list(batch.shape), "UINT8")
+        tensor.set_data_from_numpy(np.ascontiguousarray(batch))
         try:
-            result = self._client.infer(
-                signature.name,
+            return self._client.infer(
+                model.name,
                 [tensor],
                 model_version=model.version,
-                outputs=[grpcclient.InferRequestedOutput(signature.output_name)],
+                outputs=[grpcclient.InferRequestedOutput(name) for name in outputs],
                 client_timeout=self._settings.timeout_s,
             )
         except InferenceServerException as error:
             raise to_service_error(error) from error
+
+    def predict(self, model: ModelRef, images: npt.NDArray[np.uint8]) -> Prediction:
+        signature = self.signature(model)
+        result = self._infer(model, signature.input_name, images, [signature.output_name])
         scores = result.as_numpy(signature.output_name)
         if scores is None or scores.shape[0] != images.shape[0]:
             raise PermanentError(ErrorCode.INFERENCE_FAILED, "the model returned no scores")

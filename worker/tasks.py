@@ -16,11 +16,12 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from storage.errors import ErrorCode, PermanentError, ServiceError, TransientError
 from storage.imageformat import sniff_format
-from storage.jobs import Job, JobError, JobResult, JobStatus, ModelRef, TaskName, Thresholds
+from storage.jobs import Job, JobError, JobStatus, TaskName
 from worker.celery_app import app
 from worker.fetch import fetch_url
-from worker.imaging import check_image, decode_image
+from worker.imaging import check_image
 from worker.runtime import Runtime, get_runtime
+from worker.scoring import Timer, score_image
 from worker.settings import RetrySettings, Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -117,30 +118,11 @@ def _infer(runtime: Runtime, job_id: str) -> None:
     if job.status is JobStatus.FETCHING or job.image is None:
         logger.warning("job %s is not ready for inference (%s)", job_id, job.status)
         return
-    model = job.model or ModelRef(
-        name=settings.triton.model_name, version=settings.triton.model_version
-    )
-    thresholds = job.thresholds or Thresholds(
-        fake=settings.verdict.fake_threshold, real=settings.verdict.real_threshold
-    )
-    started = time.perf_counter()
+    timer = Timer()
     content = runtime.objects.get_image(job.image)
-    signature = runtime.detector.signature(model)
-    pixels = decode_image(content, settings.image, (signature.width, signature.height))
-    decoded = time.perf_counter()
-    prediction = runtime.detector.predict(model, pixels[None, ...])
-    inferred = time.perf_counter()
-    probability = float(prediction.fake_probabilities[0])
-    result = JobResult(
-        fake_probability=probability,
-        verdict=thresholds.verdict(probability),
-        model_name=prediction.model_name,
-        model_version=prediction.model_version,
-    )
-    durations = {
-        "durations_ms.load_and_decode": (decoded - started) * 1000,
-        "durations_ms.inference": (inferred - decoded) * 1000,
-    }
+    timer.lap("load")
+    result = score_image(content, job, runtime.detector, settings, timer)
+    durations = {f"durations_ms.{stage}": ms for stage, ms in timer.durations_ms.items()}
     # Conditional: a second run of this task for the same job writes nothing.
     runtime.run(runtime.jobs.succeed(job_id, result, durations))
 

@@ -34,14 +34,15 @@ def _upload(api: httpx.Client, content: bytes, **fields: object) -> httpx.Respon
 
 def test_a_job_may_name_its_detector(api: httpx.Client, samples_dir: Path) -> None:
     content = (samples_dir / DF_CROP).read_bytes()
-    response = _upload(api, content, model="meso4_df", model_version="1")
+    # Whole-image mode: the crop as published, so the published outputs apply.
+    response = _upload(api, content, model="meso4_df", model_version="1", mode="whole_image")
     assert response.status_code == 202, response.text
     assert response.json()["model"] == {"name": "meso4_df", "version": "1"}
     job = wait_for_job(api, response.json()["id"])
     assert job["result"]["model_name"] == "meso4_df"
     assert job["result"]["model_version"] == "1"
     assert job["result"]["fake_probability"] == pytest.approx(0.9586, abs=1e-3)
-    default = wait_for_job(api, submit_upload(api, content))
+    default = wait_for_job(api, _upload(api, content, mode="whole_image").json()["id"])
     assert default["model"] == {"name": "deepfake_detector", "version": ""}
     assert default["result"]["fake_probability"] == pytest.approx(0.9738, abs=1e-3)
 

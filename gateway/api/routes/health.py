@@ -19,9 +19,13 @@ async def healthz() -> dict[str, str]:
 
 
 async def _check_triton(clients: Clients) -> None:
-    model = clients.settings.triton
-    if not await clients.triton.is_model_ready(model.model_name, model.model_version):
-        raise RuntimeError(f"model {model.model_name!r} is not ready")
+    triton = clients.settings.triton
+    for name, version in (
+        (triton.model_name, triton.model_version),
+        (triton.face_model_name, triton.face_model_version),
+    ):
+        if not await clients.triton.is_model_ready(name, version):
+            raise RuntimeError(f"model {name!r} is not ready")
 
 
 def _checks(clients: Clients) -> dict[str, Callable[[], Awaitable[object]]]:

@@ -21,7 +21,13 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 # Form fields of an upload besides `file`; the JSON ones carry JSON objects as text.
-_FORM_FIELDS = {"metadata": True, "thresholds": True, "model": False, "model_version": False}
+_FORM_FIELDS = {
+    "metadata": True,
+    "thresholds": True,
+    "model": False,
+    "model_version": False,
+    "mode": False,
+}
 
 _REQUEST_BODY = {
     "required": True,
@@ -36,6 +42,7 @@ _REQUEST_BODY = {
                     "metadata": {"type": "string", "description": "a JSON object"},
                     "model": {"type": "string"},
                     "model_version": {"type": "string"},
+                    "mode": {"type": "string", "enum": ["faces", "whole_image"]},
                     "thresholds": {
                         "type": "string",
                         "description": 'a JSON object, e.g. {"fake": 0.8, "real": 0.2}',
