@@ -8,8 +8,11 @@ import pytest
 
 from devstack.servers import MongoServer, RedisServer, S3Server, TritonServer
 from devstack.stack import REPO_ROOT, prepare_model_repository
+from model_repository.huggingface import export_huggingface
 from model_repository.local import MODEL_NAME
+from tests.factories import save_vit
 
+HF_MODEL = "tiny_vit"
 WEIGHTS_DIR = Path(
     os.environ.get("MESONET_WEIGHTS_DIR", REPO_ROOT.parent / "shared" / "models" / "mesonet")
 )
@@ -39,6 +42,8 @@ def triton_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonSe
         # The exporter would try to download them instead; tests stay offline.
         pytest.fail(f"MesoNet weights not found in {WEIGHTS_DIR}; set MESONET_WEIGHTS_DIR")
     root = tmp_path_factory.mktemp("triton")
+    # A tiny Hugging Face classifier, exported offline, served next to MesoNet.
+    export_huggingface(str(save_vit(root / "tiny_vit_checkpoint")), root / "models", HF_MODEL, "1")
     repository = prepare_model_repository(root, WEIGHTS_DIR)
     with TritonServer(repository, root, model_name=MODEL_NAME) as server:
         yield server

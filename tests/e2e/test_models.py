@@ -17,7 +17,8 @@ def test_served_detectors_are_listed(api: httpx.Client) -> None:
     response = api.get("/v1/models")
     assert response.status_code == 200
     models = {model["name"]: model for model in response.json()}
-    assert set(models) == {"deepfake_detector", "meso4_df"}
+    assert set(models) == {"deepfake_detector", "meso4_df", "tiny_vit"}
+    assert models["tiny_vit"]["input_size"] == [32, 32]
     assert models["deepfake_detector"] == {
         "name": "deepfake_detector",
         "versions": ["1"],
@@ -83,3 +84,15 @@ def test_json_submissions_take_the_same_options(api: httpx.Client) -> None:
     response = api.post("/v1/jobs", json=body)
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "unknown_model"
+
+
+@pytest.mark.parametrize("mode", ["whole_image", "faces"])
+def test_an_exported_hugging_face_classifier_is_chosen_per_job(
+    api: httpx.Client, samples_dir: Path, mode: str
+) -> None:
+    response = _upload(api, (samples_dir / DF_CROP).read_bytes(), model="tiny_vit", mode=mode)
+    assert response.status_code == 202, response.text
+    job = wait_for_job(api, response.json()["id"])
+    assert job["status"] == "succeeded", job["error"]
+    assert job["result"]["model_name"] == "tiny_vit"
+    assert 0.0 <= job["result"]["fake_probability"] <= 1.0

@@ -22,21 +22,7 @@ from tritonclient.grpc import model_config_pb2  # noqa: E402
 
 from model_repository import huggingface, local  # noqa: E402
 from model_repository.export import ExportError  # noqa: E402
-
-REAL_FAKE = {0: "real", 1: "fake"}
-
-
-def save_vit(path: Path, id2label: dict[int, str] = REAL_FAKE, seed: int = 0) -> Path:
-    """A ~20k-parameter ViT for 32x32 images, saved like a hub checkpoint."""
-    torch.manual_seed(seed)
-    config = transformers.ViTConfig(
-        image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=1,
-        num_attention_heads=2, intermediate_size=37, num_labels=len(id2label),
-        id2label=id2label, label2id={v: k for k, v in id2label.items()},
-    )  # fmt: skip
-    transformers.ViTForImageClassification(config).save_pretrained(path)
-    transformers.ViTImageProcessorPil(size={"height": 32, "width": 32}).save_pretrained(path)
-    return path
+from tests.factories import save_vit  # noqa: E402
 
 
 def save_siglip(path: Path) -> Path:
