@@ -13,6 +13,7 @@ import numpy.typing as npt
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
+from storage.contract import ModelSignature, parse_signature
 from storage.errors import ErrorCode, PermanentError, TransientError
 from storage.jobs import ModelRef
 from storage.settings import TritonSettings
@@ -48,16 +49,6 @@ FACE_SCORES = "scores"
 
 
 @dataclass(frozen=True)
-class ModelSignature:
-    name: str
-    versions: tuple[str, ...]
-    input_name: str
-    output_name: str
-    height: int
-    width: int
-
-
-@dataclass(frozen=True)
 class Prediction:
     fake_probabilities: npt.NDArray[np.float32]
     model_name: str
@@ -75,30 +66,6 @@ def to_service_error(error: InferenceServerException) -> PermanentError | Transi
 def _contract_broken(model: ModelRef, error: ValueError) -> PermanentError:
     return PermanentError(
         ErrorCode.INFERENCE_FAILED, f"model {model.name!r} breaks its contract: {error}"
-    )
-
-
-def parse_signature(metadata: dict[str, object]) -> ModelSignature:
-    """Check the metadata against the contract: UINT8 [-1, H, W, 3] in, FP32 [-1, 1] out."""
-    inputs = metadata.get("inputs")
-    outputs = metadata.get("outputs")
-    if not isinstance(inputs, list) or not isinstance(outputs, list):
-        raise ValueError("model metadata has no inputs or outputs")
-    if len(inputs) != 1 or len(outputs) != 1:
-        raise ValueError("the detector must have exactly one input and one output")
-    image, score = inputs[0], outputs[0]
-    shape = [int(d) for d in image["shape"]]
-    if image["datatype"] != "UINT8" or len(shape) != 4 or shape[3] != 3:
-        raise ValueError(f"input must be UINT8 [-1, H, W, 3], got {image['datatype']} {shape}")
-    if score["datatype"] != "FP32":
-        raise ValueError(f"output must be FP32, got {score['datatype']}")
-    return ModelSignature(
-        name=str(metadata["name"]),
-        versions=tuple(str(v) for v in metadata.get("versions", []) or []),  # type: ignore[attr-defined]
-        input_name=str(image["name"]),
-        output_name=str(score["name"]),
-        height=shape[1],
-        width=shape[2],
     )
 
 

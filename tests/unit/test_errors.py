@@ -1,8 +1,9 @@
 import pytest
 from tritonclient.utils import InferenceServerException
 
+from storage.contract import parse_signature
 from storage.errors import ErrorCode, PermanentError, TransientError
-from worker.inference import parse_signature, to_service_error
+from worker.inference import to_service_error
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ async def list_models(clients: ClientsDep) -> list[ModelOut]:
         ModelOut(
             name=model.name,
             versions=list(model.versions),
-            input_size=[model.input_height, model.input_width],
+            input_size=[model.height, model.width],
             default=model.name == default,
         )
         for model in detectors
