@@ -1,0 +1,178 @@
+"""Typed clients for the detection API, synchronous and asynchronous, on httpx.
+
+    with DetectionClient("http://127.0.0.1:8080") as client:
+        job = client.wait(client.submit_file("face.jpg").id)
+        print(job.result.verdict if job.result else job.error)
+
+Both classes share the request building and response parsing below; they differ only in
+how they send.
+"""
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any, Self
+
+import httpx
+
+from client.models import Job, Model
+
+DEFAULT_TIMEOUT_S = 30.0
+
+
+class ApiError(Exception):
+    """The API answered with an error: its HTTP status and stable error code."""
+
+    def __init__(self, status_code: int, code: str, message: str) -> None:
+        super().__init__(f"{status_code} {code}: {message}")
+        self.status_code = status_code
+        self.code = code
+        self.message = message
+
+
+def job_options(
+    *,
+    model: str | None = None,
+    model_version: str | None = None,
+    mode: str | None = None,
+    thresholds: dict[str, float] | None = None,
+    metadata: dict[str, Any] | None = None,
+    callback_url: str | None = None,
+) -> dict[str, Any]:
+    """The options a submission carries, without the ones left unset."""
+    options = {
+        "model": model,
+        "model_version": model_version,
+        "mode": mode,
+        "thresholds": thresholds,
+        "metadata": metadata,
+        "callback_url": callback_url,
+    }
+    return {key: value for key, value in options.items() if value is not None}
+
+
+def _form_fields(options: dict[str, Any]) -> dict[str, str]:
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in options.items()}
+
+
+def _file_part(file: str | Path | bytes, filename: str | None) -> tuple[str, bytes]:
+    if isinstance(file, bytes):
+        return filename or "image", file
+    path = Path(file)
+    return filename or path.name, path.read_bytes()
+
+
+def _checked(response: httpx.Response) -> Any:
+    if response.is_success:
+        return response.json() if response.content else None
+    try:
+        error = response.json()["error"]
+        code, message = str(error["code"]), str(error["message"])
+    except (ValueError, KeyError, TypeError):
+        code, message = "http_error", response.text[:200]
+    raise ApiError(response.status_code, code, message)
+
+
+class DetectionClient:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        headers: dict[str, str] | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.Client(
+            base_url=base_url, timeout=timeout_s, headers=headers, transport=transport
+        )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def submit_url(self, image_url: str, **options: Any) -> Job:
+        body = {"image_url": image_url, **job_options(**options)}
+        return Job.model_validate(_checked(self._http.post("/v1/jobs", json=body)))
+
+    def submit_file(
+        self, file: str | Path | bytes, *, filename: str | None = None, **options: Any
+    ) -> Job:
+        response = self._http.post(
+            "/v1/jobs",
+            files={"file": _file_part(file, filename)},
+            data=_form_fields(job_options(**options)),
+        )
+        return Job.model_validate(_checked(response))
+
+    def get_job(self, job_id: str) -> Job:
+        return Job.model_validate(_checked(self._http.get(f"/v1/jobs/{job_id}")))
+
+    def wait(self, job_id: str, *, timeout_s: float = 300.0, poll_s: float = 0.25) -> Job:
+        """Poll until the job succeeds or fails; TimeoutError after `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        while not (job := self.get_job(job_id)).done:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"job {job_id} still {job.status} after {timeout_s}s")
+            time.sleep(poll_s)
+        return job
+
+    def list_models(self) -> list[Model]:
+        return [Model.model_validate(m) for m in _checked(self._http.get("/v1/models"))]
+
+
+class AsyncDetectionClient:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        headers: dict[str, str] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=base_url, timeout=timeout_s, headers=headers, transport=transport
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def submit_url(self, image_url: str, **options: Any) -> Job:
+        body = {"image_url": image_url, **job_options(**options)}
+        return Job.model_validate(_checked(await self._http.post("/v1/jobs", json=body)))
+
+    async def submit_file(
+        self, file: str | Path | bytes, *, filename: str | None = None, **options: Any
+    ) -> Job:
+        response = await self._http.post(
+            "/v1/jobs",
+            files={"file": _file_part(file, filename)},
+            data=_form_fields(job_options(**options)),
+        )
+        return Job.model_validate(_checked(response))
+
+    async def get_job(self, job_id: str) -> Job:
+        return Job.model_validate(_checked(await self._http.get(f"/v1/jobs/{job_id}")))
+
+    async def wait(self, job_id: str, *, timeout_s: float = 300.0, poll_s: float = 0.25) -> Job:
+        deadline = time.monotonic() + timeout_s
+        while not (job := await self.get_job(job_id)).done:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"job {job_id} still {job.status} after {timeout_s}s")
+            await asyncio.sleep(poll_s)
+        return job
+
+    async def list_models(self) -> list[Model]:
+        response = await self._http.get("/v1/models")
+        return [Model.model_validate(m) for m in _checked(response)]
