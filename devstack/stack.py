@@ -114,7 +114,8 @@ def worker_process(
     env: dict[str, str], log_dir: Path, *, name: str = "worker", concurrency: int = 2
 ) -> ServiceProcess:
     command = [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker"]
-    command += ["-Q", "fetch,inference", "--concurrency", str(concurrency), "--pool", "prefork"]
+    command += ["-Q", "fetch,inference,webhooks"]
+    command += ["--concurrency", str(concurrency), "--pool", "prefork"]
     # One worker per queue set needs no cluster chatter: mingle alone costs a second.
     command += ["-n", f"{name}@%h", "--loglevel", "INFO", "--without-mingle", "--without-gossip"]
     return ServiceProcess(

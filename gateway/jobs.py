@@ -59,11 +59,14 @@ class Submitter:
     async def _new_job(self, options: JobOptions, **fields: Any) -> Job:
         """Every check that can fail happens here, before anything is stored."""
         self._check_metadata(options.metadata)
+        if options.callback_url is not None:
+            validate_url(options.callback_url, max_length=self.settings.max_url_length)
         return Job(
             metadata=options.metadata,
             model=await self._resolve_model(options),
             thresholds=self._resolve_thresholds(options),
             mode=options.mode,
+            callback_url=options.callback_url,
             **fields,
         )
 

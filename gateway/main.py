@@ -11,13 +11,14 @@ from celery import Celery
 from fastapi import FastAPI
 
 from gateway.api.deps import Clients
-from gateway.api.routes import health, jobs, models
+from gateway.api.routes import health, jobs, models, webhooks
 from gateway.errors import install_error_handlers
 from gateway.limits import BodySizeLimit
 from gateway.models import ModelCatalog
 from gateway.settings import Settings, get_settings
 from storage.objects import ObjectStore
 from storage.repository import JobRepository, create_mongo_client
+from storage.webhook_repository import WebhookRepository
 
 logger = logging.getLogger(__name__)
 
@@ -46,13 +47,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         mongo = create_mongo_client(settings.mongo)
         jobs_repository = JobRepository(mongo[settings.mongo.database])
         objects = ObjectStore(settings.object_store)
+        webhooks_repository = WebhookRepository(mongo[settings.mongo.database])
         await jobs_repository.ensure_indexes()
+        await webhooks_repository.ensure_indexes()
         await anyio.to_thread.run_sync(objects.ensure_bucket)
         redis = aioredis.from_url(settings.celery.broker_url.get_secret_value())
         triton = triton_aio.InferenceServerClient(url=settings.triton.url)
         app.state.clients = Clients(
             settings=settings,
             jobs=jobs_repository,
+            webhooks=webhooks_repository,
             objects=objects,
             celery=create_producer(settings),
             redis=redis,
@@ -79,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(jobs.router)
     app.include_router(models.router)
+    app.include_router(webhooks.router)
     return app
 
 

@@ -1,20 +1,14 @@
 """The public shapes of the API (what `/docs` shows), separate from stored documents."""
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from storage.jobs import (
-    DetectionMode,
-    Job,
-    JobError,
-    JobResult,
-    JobStatus,
-    ModelRef,
-    SourceKind,
-    Thresholds,
-)
+from storage.job_view import ImageOut as ImageOut
+from storage.job_view import JobLinks as JobLinks
+from storage.job_view import JobOut as JobOut
+from storage.job_view import job_path as job_path
+from storage.jobs import DetectionMode
 
 
 class ThresholdsIn(BaseModel):
@@ -50,6 +44,11 @@ class JobOptions(BaseModel):
         description="`faces`: find faces and judge each; `whole_image`: judge the image "
         "as one input (for models trained on whole images).",
     )
+    callback_url: str | None = Field(
+        default=None,
+        description="http(s) URL that also receives this job's signed `job.succeeded` or "
+        "`job.failed` event.",
+    )
 
 
 class JobCreate(JobOptions):
@@ -61,56 +60,6 @@ class ModelOut(BaseModel):
     versions: list[str]
     input_size: list[int] = Field(description="[height, width] the model takes.")
     default: bool
-
-
-class ImageOut(BaseModel):
-    sha256: str
-    size_bytes: int
-    content_type: str | None
-
-
-class JobLinks(BaseModel):
-    self: str
-
-
-class JobOut(BaseModel):
-    id: str
-    status: JobStatus
-    source: SourceKind
-    image_url: str | None
-    image: ImageOut | None
-    metadata: dict[str, Any]
-    model: ModelRef | None
-    thresholds: Thresholds | None
-    mode: DetectionMode
-    created_at: datetime
-    updated_at: datetime
-    timestamps: dict[str, datetime] = Field(
-        description="When the job entered each status, keyed by status."
-    )
-    result: JobResult | None
-    error: JobError | None
-    links: JobLinks
-
-    @classmethod
-    def from_job(cls, job: Job) -> "JobOut":
-        return cls(
-            id=job.id,
-            status=job.status,
-            source=job.source,
-            image_url=job.image_url,
-            image=None if job.image is None else ImageOut.model_validate(job.image.model_dump()),
-            metadata=job.metadata,
-            model=job.model,
-            thresholds=job.thresholds,
-            mode=job.mode,
-            created_at=job.created_at,
-            updated_at=job.updated_at,
-            timestamps=job.timestamps,
-            result=job.result,
-            error=job.error,
-            links=JobLinks(self=job_path(job.id)),
-        )
 
 
 class ErrorDetail(BaseModel):
@@ -125,7 +74,3 @@ class ErrorOut(BaseModel):
 class ReadinessOut(BaseModel):
     status: str
     checks: dict[str, str]
-
-
-def job_path(job_id: str) -> str:
-    return f"/v1/jobs/{job_id}"

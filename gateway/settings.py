@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     max_metadata_bytes: int = Field(default=16 * 1024, ge=0)
     # Seconds each dependency gets to answer /readyz.
     readiness_timeout_s: float = Field(default=2.0, gt=0)
+    # How long a rotated-out webhook secret keeps signing next to the new one.
+    webhook_secret_grace_s: float = Field(default=24 * 3600, ge=0)
 
 
 @lru_cache

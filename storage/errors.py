@@ -11,6 +11,9 @@ class ErrorCode(StrEnum):
     # Request errors, answered by the gateway at once.
     INVALID_REQUEST = "invalid_request"
     JOB_NOT_FOUND = "job_not_found"
+    WEBHOOK_NOT_FOUND = "webhook_not_found"
+    DELIVERY_NOT_FOUND = "delivery_not_found"
+    DELIVERY_PENDING = "delivery_pending"
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     PAYLOAD_TOO_LARGE = "payload_too_large"

@@ -42,11 +42,14 @@ def allowed_sources(target: JobStatus) -> list[JobStatus]:
 class Queue(StrEnum):
     FETCH = "fetch"
     INFERENCE = "inference"
+    # Deliveries wait on receivers (up to the webhook timeout): never behind inference.
+    WEBHOOKS = "webhooks"
 
 
 class TaskName(StrEnum):
     FETCH_IMAGE = "worker.fetch_image"
     RUN_INFERENCE = "worker.run_inference"
+    DELIVER_WEBHOOK = "worker.deliver_webhook"
 
 
 class Verdict(StrEnum):
@@ -161,10 +164,13 @@ class Job(BaseModel):
     durations_ms: dict[str, float] = Field(default_factory=dict)
     result: JobResult | None = None
     error: JobError | None = None
+    # Also receives this job's terminal event, signed with the service's callback secret.
+    callback_url: str | None = None
 
 
 # Where each task runs: fetching and inference scale on their own.
 TASK_QUEUES: dict[TaskName, Queue] = {
     TaskName.FETCH_IMAGE: Queue.FETCH,
     TaskName.RUN_INFERENCE: Queue.INFERENCE,
+    TaskName.DELIVER_WEBHOOK: Queue.WEBHOOKS,
 }

@@ -10,7 +10,7 @@ from worker.settings import get_settings
 
 def create_app() -> Celery:
     settings = get_settings()
-    app = Celery("worker", include=["worker.tasks"])
+    app = Celery("worker", include=["worker.tasks", "worker.webhook_tasks"])
     app.conf.update(
         broker_url=settings.celery.broker_url.get_secret_value(),
         broker_connection_retry_on_startup=True,

@@ -47,8 +47,7 @@ class FetchedImage:
     final_url: str
 
 
-def _pool(target: TargetUrl, ip: IPAddress, settings: FetchSettings) -> urllib3.HTTPConnectionPool:
-    timeout = urllib3.Timeout(connect=settings.connect_timeout_s, read=settings.read_timeout_s)
+def _pool(target: TargetUrl, ip: IPAddress, timeout: urllib3.Timeout) -> urllib3.HTTPConnectionPool:
     if target.scheme == "https":
         # Connect to the IP, but present and verify the name the user asked for.
         return urllib3.HTTPSConnectionPool(
@@ -64,22 +63,26 @@ def _pool(target: TargetUrl, ip: IPAddress, settings: FetchSettings) -> urllib3.
     return urllib3.HTTPConnectionPool(str(ip), target.port, timeout=timeout, retries=False)
 
 
-def _request(
-    target: TargetUrl, addresses: list[IPAddress], settings: FetchSettings
+def pinned_request(
+    target: TargetUrl,
+    addresses: list[IPAddress],
+    method: str,
+    headers: dict[str, str],
+    timeout: urllib3.Timeout,
+    body: bytes | None = None,
 ) -> tuple[urllib3.HTTPConnectionPool, urllib3.BaseHTTPResponse]:
-    headers = {
-        "Host": target.host_header,
-        "User-Agent": settings.user_agent,
-        "Accept": "image/*,*/*;q=0.8",
-        # A compressed body could expand far past max_bytes once decoded.
-        "Accept-Encoding": "identity",
-    }
+    """One request to the first checked address that accepts a connection; no redirects.
+
+    Shared with webhook delivery. The caller closes the response and the pool.
+    """
+    headers = {"Host": target.host_header, **headers}
     for ip in addresses[:_MAX_ADDRESSES_TRIED]:
-        pool = _pool(target, ip, settings)
+        pool = _pool(target, ip, timeout)
         try:
             response = pool.urlopen(
-                "GET",
+                method,
                 target.path_and_query,
+                body=body,
                 headers=headers,
                 redirect=False,
                 retries=False,
@@ -95,6 +98,19 @@ def _request(
             raise
         return pool, response
     raise TransientError(ErrorCode.FETCH_UNAVAILABLE, f"could not connect to {target.host}")
+
+
+def _request(
+    target: TargetUrl, addresses: list[IPAddress], settings: FetchSettings
+) -> tuple[urllib3.HTTPConnectionPool, urllib3.BaseHTTPResponse]:
+    headers = {
+        "User-Agent": settings.user_agent,
+        "Accept": "image/*,*/*;q=0.8",
+        # A compressed body could expand far past max_bytes once decoded.
+        "Accept-Encoding": "identity",
+    }
+    timeout = urllib3.Timeout(connect=settings.connect_timeout_s, read=settings.read_timeout_s)
+    return pinned_request(target, addresses, "GET", headers, timeout)
 
 
 def _check_status(status: int, host: str) -> None:

@@ -17,6 +17,7 @@ from pymongo import AsyncMongoClient
 from storage.errors import ServiceError
 from storage.objects import ObjectStore
 from storage.repository import Document, JobRepository, create_mongo_client
+from storage.webhook_repository import WebhookRepository
 from worker.inference import DetectorClient
 from worker.settings import Settings
 
@@ -30,6 +31,7 @@ class Runtime:
     loop: asyncio.AbstractEventLoop
     mongo: AsyncMongoClient[Document]
     jobs: JobRepository
+    webhooks: WebhookRepository
     objects: ObjectStore
     detector: DetectorClient
     pid: int
@@ -50,6 +52,7 @@ def open_runtime(settings: Settings) -> Runtime:
         loop=loop,
         mongo=mongo,
         jobs=JobRepository(mongo[settings.mongo.database]),
+        webhooks=WebhookRepository(mongo[settings.mongo.database]),
         objects=ObjectStore(settings.object_store),
         detector=DetectorClient(settings.triton),
         pid=os.getpid(),

@@ -13,6 +13,7 @@ from storage.settings import (
     VerdictSettings,
 )
 from worker.fetch import FetchSettings
+from worker.webhooks import WebhookSettings
 
 
 class ImageSettings(BaseModel):
@@ -56,6 +57,7 @@ class Settings(BaseSettings):
     verdict: VerdictSettings = VerdictSettings()
     faces: FaceSettings = FaceSettings()
     retry: RetrySettings = RetrySettings()
+    webhook: WebhookSettings = WebhookSettings()
     # A task running longer is interrupted and retried as a transient failure: the fetch
     # read timeout is per read, so a server trickling bytes would otherwise hold a worker.
     task_time_limit_s: float = Field(default=120.0, gt=0)

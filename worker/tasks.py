@@ -23,6 +23,7 @@ from worker.imaging import check_image
 from worker.runtime import Runtime, get_runtime
 from worker.scoring import Timer, score_image
 from worker.settings import RetrySettings, Settings, get_settings
+from worker.webhook_tasks import emit_job_event
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +47,8 @@ def _handle_failure(task: Task, runtime: Runtime, job_id: str, error: Exception)
         logger.warning("job %s: %s, retry in %.1fs", job_id, error.message, delay)
         raise task.retry(countdown=delay, exc=error)
     logger.info("job %s failed: %s %s", job_id, error.code, error.message)
-    runtime.run(runtime.jobs.fail(job_id, JobError(code=error.code, message=error.message)))
+    if runtime.run(runtime.jobs.fail(job_id, JobError(code=error.code, message=error.message))):
+        emit_job_event(runtime, job_id)
 
 
 def _too_slow(code: ErrorCode, runtime: Runtime) -> TransientError:
@@ -123,8 +125,9 @@ def _infer(runtime: Runtime, job_id: str) -> None:
     timer.lap("load")
     result = score_image(content, job, runtime.detector, settings, timer)
     durations = {f"durations_ms.{stage}": ms for stage, ms in timer.durations_ms.items()}
-    # Conditional: a second run of this task for the same job writes nothing.
-    runtime.run(runtime.jobs.succeed(job_id, result, durations))
+    # Conditional: a second run of this task for the same job writes nothing and emits nothing.
+    if runtime.run(runtime.jobs.succeed(job_id, result, durations)):
+        emit_job_event(runtime, job_id)
 
 
 def _ms_since(started: float) -> float:

@@ -13,12 +13,14 @@ from gateway.models import ModelCatalog
 from gateway.settings import Settings
 from storage.objects import ObjectStore
 from storage.repository import JobRepository
+from storage.webhook_repository import WebhookRepository
 
 
 @dataclass
 class Clients:
     settings: Settings
     jobs: JobRepository
+    webhooks: WebhookRepository
     objects: ObjectStore
     celery: Celery
     redis: aioredis.Redis
@@ -43,6 +45,11 @@ def get_jobs(request: Request) -> JobRepository:
     return get_clients(request).jobs
 
 
+def get_webhooks(request: Request) -> WebhookRepository:
+    return get_clients(request).webhooks
+
+
 ClientsDep = Annotated[Clients, Depends(get_clients)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 JobsDep = Annotated[JobRepository, Depends(get_jobs)]
+WebhooksDep = Annotated[WebhookRepository, Depends(get_webhooks)]

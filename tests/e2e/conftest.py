@@ -15,6 +15,7 @@ from devstack.process import ServiceProcess, free_port
 from devstack.servers import MongoServer, RedisServer, S3Server, TritonServer
 from devstack.stack import gateway_process, service_env, worker_process
 from tests.e2e.jobs import ImageServer
+from tests.e2e.receiver import Receiver, running_receiver
 
 # Limits lowered so that the failure cases stay small and fast.
 MAX_BYTES = 1024 * 1024
@@ -22,7 +23,10 @@ MAX_PIXELS = 4_000_000
 # More worker processes than Triton instances, so requests queue and get batched.
 WORKER_CONCURRENCY = 8
 
-# Some tests stop Triton on purpose: retry fast, give up soon.
+# Signs deliveries to jobs' callback URLs.
+CALLBACK_SECRET = "whsec_dGVzdC1jYWxsYmFjay1zZWNyZXQtMjRi"
+
+# Some tests stop Triton on purpose: retry fast, give up soon. Webhook retries likewise.
 TEST_SETTINGS = {
     "GATEWAY_MAX_UPLOAD_BYTES": str(MAX_BYTES),
     "WORKER_FETCH__ALLOW_LOOPBACK": "true",
@@ -32,6 +36,9 @@ TEST_SETTINGS = {
     "WORKER_RETRY__MAX_RETRIES": "3",
     "WORKER_RETRY__BACKOFF_BASE_S": "0.3",
     "WORKER_RETRY__BACKOFF_MAX_S": "1",
+    "WORKER_WEBHOOK__RETRY_SCHEDULE_S": "[0.2, 0.5, 1]",
+    "WORKER_WEBHOOK__ALLOW_LOOPBACK": "true",
+    "WORKER_WEBHOOK__CALLBACK_SECRET": CALLBACK_SECRET,
 }
 
 
@@ -96,3 +103,9 @@ def image_server(
     yield ImageServer(root=root, base_url=f"http://127.0.0.1:{server.server_address[1]}")
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(scope="session")
+def receiver() -> Iterator[Receiver]:
+    with running_receiver() as running:
+        yield running

@@ -27,6 +27,7 @@ _FORM_FIELDS = {
     "model": False,
     "model_version": False,
     "mode": False,
+    "callback_url": False,
 }
 
 _REQUEST_BODY = {
@@ -43,6 +44,7 @@ _REQUEST_BODY = {
                     "model": {"type": "string"},
                     "model_version": {"type": "string"},
                     "mode": {"type": "string", "enum": ["faces", "whole_image"]},
+                    "callback_url": {"type": "string", "description": "receives the job's event"},
                     "thresholds": {
                         "type": "string",
                         "description": 'a JSON object, e.g. {"fake": 0.8, "real": 0.2}',

@@ -1,0 +1,146 @@
+"""`/v1/webhooks`: register endpoints for job events, rotate their secrets, inspect and
+redeliver deliveries."""
+
+from typing import Annotated, Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Query, Response
+
+from gateway.api.deps import ClientsDep, WebhooksDep
+from gateway.errors import ApiError
+from gateway.schemas import ErrorOut
+from gateway.webhook_schemas import (
+    DeliveryDetailOut,
+    DeliveryOut,
+    WebhookCreate,
+    WebhookOut,
+    WebhookSecretOut,
+)
+from storage.errors import ErrorCode
+from storage.jobs import TASK_QUEUES, TaskName
+from storage.netguard import validate_url
+from storage.signing import new_secret
+from storage.webhook_repository import WebhookRepository
+from storage.webhooks import Delivery, DeliveryStatus, WebhookEndpoint
+
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut}}
+_MAX_ID_LENGTH = 64
+
+
+async def _endpoint(webhooks: WebhookRepository, webhook_id: str) -> WebhookEndpoint:
+    endpoint = (
+        await webhooks.get_endpoint(webhook_id) if len(webhook_id) <= _MAX_ID_LENGTH else None
+    )
+    if endpoint is None:
+        raise ApiError(404, ErrorCode.WEBHOOK_NOT_FOUND, f"no webhook with id {webhook_id!r}")
+    return endpoint
+
+
+async def _delivery(webhooks: WebhookRepository, delivery_id: str) -> Delivery:
+    found = None
+    if len(delivery_id) <= _MAX_ID_LENGTH:
+        found = await webhooks.get_delivery(delivery_id)
+    if found is None:
+        raise ApiError(404, ErrorCode.DELIVERY_NOT_FOUND, f"no delivery with id {delivery_id!r}")
+    return found
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=WebhookSecretOut,
+    responses={422: {"model": ErrorOut}},
+    summary="Register an endpoint; the answer holds its signing secret, shown only here",
+)
+async def create_webhook(body: WebhookCreate, clients: ClientsDep) -> WebhookSecretOut:
+    validate_url(body.url, max_length=clients.settings.max_url_length)
+    endpoint = WebhookEndpoint(
+        url=body.url,
+        event_types=list(dict.fromkeys(body.event_types)),
+        description=body.description,
+        secret=new_secret(),
+    )
+    await clients.webhooks.insert_endpoint(endpoint)
+    return WebhookSecretOut.with_secret(endpoint)
+
+
+@router.get("", response_model=list[WebhookOut])
+async def list_webhooks(webhooks: WebhooksDep) -> list[WebhookOut]:
+    return [WebhookOut.from_endpoint(e) for e in await webhooks.list_endpoints()]
+
+
+# Declared before `/{webhook_id}`, which would otherwise match "deliveries".
+@router.get("/deliveries", response_model=list[DeliveryOut], summary="Most recent first")
+async def list_deliveries(
+    webhooks: WebhooksDep,
+    endpoint_id: Annotated[str | None, Query(max_length=_MAX_ID_LENGTH)] = None,
+    job_id: Annotated[str | None, Query(max_length=_MAX_ID_LENGTH)] = None,
+    status: DeliveryStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[DeliveryOut]:
+    deliveries = await webhooks.list_deliveries(
+        endpoint_id=endpoint_id, job_id=job_id, status=status, limit=limit
+    )
+    return [DeliveryOut.from_delivery(d) for d in deliveries]
+
+
+@router.get("/deliveries/{delivery_id}", response_model=DeliveryDetailOut, responses=_NOT_FOUND)
+async def get_delivery(delivery_id: str, webhooks: WebhooksDep) -> DeliveryDetailOut:
+    return DeliveryDetailOut.from_delivery(await _delivery(webhooks, delivery_id))
+
+
+@router.post(
+    "/deliveries/{delivery_id}/redeliver",
+    status_code=202,
+    response_model=DeliveryOut,
+    responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}, 503: {"model": ErrorOut}},
+    summary="Send a finished delivery again, as a new series of attempts",
+)
+async def redeliver(delivery_id: str, clients: ClientsDep) -> DeliveryOut:
+    await _delivery(clients.webhooks, delivery_id)
+    restarted = await clients.webhooks.restart(delivery_id)
+    if restarted is None:
+        raise ApiError(
+            409, ErrorCode.DELIVERY_PENDING, "the delivery is still being attempted; wait for it"
+        )
+    task = TaskName.DELIVER_WEBHOOK
+    try:
+        await anyio.to_thread.run_sync(
+            lambda: clients.celery.send_task(
+                task.value, args=[restarted.id, restarted.series, 1], queue=TASK_QUEUES[task].value
+            )
+        )
+    except Exception as error:
+        await clients.webhooks.abandon(restarted.id, restarted.series)
+        message = "the delivery queue is unavailable; try again later"
+        raise ApiError(503, ErrorCode.SERVICE_UNAVAILABLE, message) from error
+    return DeliveryOut.from_delivery(restarted)
+
+
+@router.get("/{webhook_id}", response_model=WebhookOut, responses=_NOT_FOUND)
+async def get_webhook(webhook_id: str, webhooks: WebhooksDep) -> WebhookOut:
+    return WebhookOut.from_endpoint(await _endpoint(webhooks, webhook_id))
+
+
+@router.delete("/{webhook_id}", status_code=204, responses=_NOT_FOUND)
+async def delete_webhook(webhook_id: str, webhooks: WebhooksDep) -> Response:
+    if len(webhook_id) > _MAX_ID_LENGTH or not await webhooks.delete_endpoint(webhook_id):
+        raise ApiError(404, ErrorCode.WEBHOOK_NOT_FOUND, f"no webhook with id {webhook_id!r}")
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{webhook_id}/rotate-secret",
+    response_model=WebhookSecretOut,
+    responses=_NOT_FOUND,
+    summary="New secret (shown only here); the old one also signs during the grace period",
+)
+async def rotate_secret(webhook_id: str, clients: ClientsDep) -> WebhookSecretOut:
+    await _endpoint(clients.webhooks, webhook_id)
+    grace_s = clients.settings.webhook_secret_grace_s
+    rotated = await clients.webhooks.rotate_secret(webhook_id, new_secret(), grace_s)
+    if rotated is None:
+        raise ApiError(404, ErrorCode.WEBHOOK_NOT_FOUND, f"no webhook with id {webhook_id!r}")
+    return WebhookSecretOut.with_secret(rotated)

@@ -1,0 +1,211 @@
+"""Webhook endpoints and deliveries in MongoDB.
+
+Like the job repository, every change a concurrent task could also make is one conditional
+`update_one`: an attempt is claimed (`claimed: n-1 -> n`) before it is sent, so a task that
+Redis hands out twice sends nothing the second time, and a redelivery bumps `series` so
+tasks of the previous series find nothing to do.
+"""
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from storage.jobs import utcnow
+from storage.webhooks import (
+    Attempt,
+    Delivery,
+    DeliveryStatus,
+    EventType,
+    PreviousSecret,
+    WebhookEndpoint,
+)
+
+Document = dict[str, Any]
+_FINISHED = [DeliveryStatus.SUCCEEDED.value, DeliveryStatus.FAILED.value]
+
+
+def _to_document(model: WebhookEndpoint | Delivery) -> Document:
+    document = model.model_dump(mode="python", exclude={"id"})
+    document["_id"] = model.id
+    return document
+
+
+def _fields(document: Document) -> Document:
+    document = dict(document)
+    document["id"] = document.pop("_id")
+    return document
+
+
+class WebhookRepository:
+    def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self._endpoints = database["webhook_endpoints"]
+        self._deliveries = database["webhook_deliveries"]
+
+    async def ensure_indexes(self) -> None:
+        await self._endpoints.create_index([("created_at", ASCENDING)])
+        await self._deliveries.create_index([("job_id", ASCENDING)])
+        await self._deliveries.create_index([("endpoint_id", ASCENDING)])
+        await self._deliveries.create_index([("created_at", ASCENDING)])
+
+    # Endpoints
+
+    async def insert_endpoint(self, endpoint: WebhookEndpoint) -> None:
+        await self._endpoints.insert_one(_to_document(endpoint))
+
+    async def get_endpoint(self, endpoint_id: str) -> WebhookEndpoint | None:
+        document = await self._endpoints.find_one({"_id": endpoint_id})
+        return None if document is None else WebhookEndpoint.model_validate(_fields(document))
+
+    async def list_endpoints(self) -> list[WebhookEndpoint]:
+        cursor = self._endpoints.find({}).sort("created_at", DESCENDING)
+        return [WebhookEndpoint.model_validate(_fields(d)) async for d in cursor]
+
+    async def endpoints_for(self, event_type: EventType) -> list[WebhookEndpoint]:
+        cursor = self._endpoints.find({"disabled": False, "event_types": event_type.value})
+        return [WebhookEndpoint.model_validate(_fields(d)) async for d in cursor]
+
+    async def delete_endpoint(self, endpoint_id: str) -> bool:
+        outcome = await self._endpoints.delete_one({"_id": endpoint_id})
+        return outcome.deleted_count == 1
+
+    async def rotate_secret(
+        self, endpoint_id: str, new_secret: str, grace_s: float
+    ) -> WebhookEndpoint | None:
+        """Make `new_secret` current; the old one keeps signing for `grace_s`."""
+        for _ in range(3):  # conditional on the secret read: a concurrent rotation wins
+            endpoint = await self.get_endpoint(endpoint_id)
+            if endpoint is None:
+                return None
+            now = utcnow()
+            kept = [p for p in endpoint.previous_secrets if p.expires_at > now]
+            if grace_s > 0:
+                expires = now + timedelta(seconds=grace_s)
+                kept.insert(0, PreviousSecret(secret=endpoint.secret, expires_at=expires))
+            outcome = await self._endpoints.update_one(
+                {"_id": endpoint_id, "secret": endpoint.secret},
+                {
+                    "$set": {
+                        "secret": new_secret,
+                        "previous_secrets": [p.model_dump() for p in kept],
+                        "updated_at": now,
+                    }
+                },
+            )
+            if outcome.modified_count == 1:
+                return endpoint.model_copy(
+                    update={"secret": new_secret, "previous_secrets": kept, "updated_at": now}
+                )
+        return None
+
+    async def disable_endpoint(self, endpoint_id: str, reason: str) -> bool:
+        outcome = await self._endpoints.update_one(
+            {"_id": endpoint_id, "disabled": False},
+            {"$set": {"disabled": True, "disabled_reason": reason, "updated_at": utcnow()}},
+        )
+        return outcome.modified_count == 1
+
+    # Deliveries
+
+    async def create_delivery(self, delivery: Delivery) -> bool:
+        """False when this (event, destination) already has its delivery."""
+        try:
+            await self._deliveries.insert_one(_to_document(delivery))
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def get_delivery(self, delivery_id: str) -> Delivery | None:
+        document = await self._deliveries.find_one({"_id": delivery_id})
+        return None if document is None else Delivery.model_validate(_fields(document))
+
+    async def list_deliveries(
+        self,
+        *,
+        endpoint_id: str | None = None,
+        job_id: str | None = None,
+        status: DeliveryStatus | None = None,
+        limit: int = 50,
+    ) -> list[Delivery]:
+        query: Document = {}
+        if endpoint_id is not None:
+            query["endpoint_id"] = endpoint_id
+        if job_id is not None:
+            query["job_id"] = job_id
+        if status is not None:
+            query["status"] = status.value
+        cursor = self._deliveries.find(query).sort("created_at", DESCENDING).limit(limit)
+        return [Delivery.model_validate(_fields(d)) async for d in cursor]
+
+    async def claim_attempt(self, delivery_id: str, series: int, number: int) -> Delivery | None:
+        """Take attempt `number` of `series`; None if it is taken, stale or finished."""
+        outcome = await self._deliveries.update_one(
+            {
+                "_id": delivery_id,
+                "status": DeliveryStatus.PENDING.value,
+                "series": series,
+                "claimed": number - 1,
+            },
+            {"$set": {"claimed": number, "updated_at": utcnow()}},
+        )
+        if outcome.modified_count != 1:
+            return None
+        return await self.get_delivery(delivery_id)
+
+    async def record_attempt(
+        self,
+        delivery_id: str,
+        attempt: Attempt,
+        status: DeliveryStatus,
+        next_attempt_at: datetime | None,
+    ) -> bool:
+        outcome = await self._deliveries.update_one(
+            {
+                "_id": delivery_id,
+                "status": DeliveryStatus.PENDING.value,
+                "series": attempt.series,
+                "claimed": attempt.number,
+            },
+            {
+                "$push": {"attempts": attempt.model_dump(mode="python")},
+                "$set": {
+                    "status": status.value,
+                    "next_attempt_at": next_attempt_at,
+                    "updated_at": utcnow(),
+                },
+            },
+        )
+        return outcome.modified_count == 1
+
+    async def restart(self, delivery_id: str) -> Delivery | None:
+        """Start a new attempt series for a finished delivery; None if it is still pending."""
+        outcome = await self._deliveries.update_one(
+            {"_id": delivery_id, "status": {"$in": _FINISHED}},
+            {
+                "$set": {
+                    "status": DeliveryStatus.PENDING.value,
+                    "claimed": 0,
+                    "next_attempt_at": utcnow(),
+                    "updated_at": utcnow(),
+                },
+                "$inc": {"series": 1},
+            },
+        )
+        if outcome.modified_count != 1:
+            return None
+        return await self.get_delivery(delivery_id)
+
+    async def abandon(self, delivery_id: str, series: int) -> bool:
+        """Close a series that no task will run (its enqueue failed), so it can be restarted."""
+        outcome = await self._deliveries.update_one(
+            {
+                "_id": delivery_id,
+                "status": DeliveryStatus.PENDING.value,
+                "series": series,
+                "claimed": 0,
+            },
+            {"$set": {"status": DeliveryStatus.FAILED.value, "next_attempt_at": None}},
+        )
+        return outcome.modified_count == 1

@@ -1,0 +1,146 @@
+"""Webhook endpoints, deliveries and the pure rules of delivering them.
+
+One `Delivery` per (event, destination): its id derives from the event's message id and
+the destination, so creating it twice is a no-op. The message id derives from the job and
+the event type, so the same event always carries the same `webhook-id`.
+"""
+
+import base64
+import hashlib
+import random
+import secrets
+from collections.abc import Sequence
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from storage.jobs import JobStatus, utcnow
+
+
+class EventType(StrEnum):
+    JOB_SUCCEEDED = "job.succeeded"
+    JOB_FAILED = "job.failed"
+
+
+JOB_EVENTS: dict[JobStatus, EventType] = {
+    JobStatus.SUCCEEDED: EventType.JOB_SUCCEEDED,
+    JobStatus.FAILED: EventType.JOB_FAILED,
+}
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class DestinationKind(StrEnum):
+    # A registered endpoint (`POST /v1/webhooks`), signed with its own secret.
+    ENDPOINT = "endpoint"
+    # A job's `callback_url`, signed with the service-wide callback secret.
+    CALLBACK = "callback"
+
+
+def _digest_id(prefix: str, *parts: str) -> str:
+    digest = hashlib.sha256("\n".join(parts).encode()).digest()[:18]
+    return prefix + base64.urlsafe_b64encode(digest).decode("ascii")
+
+
+def event_message_id(job_id: str, event_type: EventType) -> str:
+    """Deterministic: a job reaches a terminal state once, so this names the event."""
+    return _digest_id("msg_", job_id, event_type.value)
+
+
+def delivery_id(message_id: str, destination: str) -> str:
+    return _digest_id("dlv_", message_id, destination)
+
+
+def new_endpoint_id() -> str:
+    return "wh_" + secrets.token_urlsafe(12)
+
+
+class PreviousSecret(BaseModel):
+    secret: str
+    expires_at: datetime
+
+
+class WebhookEndpoint(BaseModel):
+    id: str = Field(default_factory=new_endpoint_id)
+    url: str
+    event_types: list[EventType]
+    description: str | None = None
+    secret: str
+    # Rotated-out secrets that still sign until they expire (the grace period).
+    previous_secrets: list[PreviousSecret] = Field(default_factory=list)
+    disabled: bool = False
+    disabled_reason: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+    def signing_secrets(self, now: datetime) -> list[str]:
+        return [self.secret] + [p.secret for p in self.previous_secrets if p.expires_at > now]
+
+
+class Attempt(BaseModel):
+    series: int
+    number: int  # 1-based within its series
+    at: datetime
+    status_code: int | None = None
+    latency_ms: float | None = None
+    error: str | None = None
+
+
+class Delivery(BaseModel):
+    id: str
+    message_id: str
+    event_type: EventType
+    destination: DestinationKind
+    endpoint_id: str | None = None
+    url: str
+    job_id: str
+    # The exact bytes sent (as text): every attempt and redelivery sends the same body.
+    body: str
+    status: DeliveryStatus = DeliveryStatus.PENDING
+    # A redelivery starts a new series; tasks of an older series find nothing to do.
+    series: int = 1
+    # The attempt number the last task claimed in the current series.
+    claimed: int = 0
+    attempts: list[Attempt] = Field(default_factory=list)
+    next_attempt_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+def retry_delay_s(
+    attempt: int, schedule: Sequence[float], *, jitter: float, rng: random.Random | None = None
+) -> float | None:
+    """Seconds before the attempt after `attempt` (1-based), or None when retries are spent.
+
+    Jitter spreads the retries of many deliveries by up to ±`jitter` of the delay.
+    """
+    if attempt < 1 or attempt > len(schedule):
+        return None
+    base = float(schedule[attempt - 1])
+    spread = (rng or random.Random()).uniform(-jitter, jitter)  # noqa: S311 (not crypto)
+    return max(0.0, base * (1 + spread))
+
+
+def parse_retry_after(value: str | None, *, now: datetime, cap_s: float) -> float | None:
+    """`Retry-After` as seconds from now (delta-seconds or an HTTP date), capped; None if absent
+    or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        seconds = float(value)
+    else:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = (when - now).total_seconds()
+    return min(max(seconds, 0.0), cap_s)

@@ -1,0 +1,115 @@
+"""Sending one webhook attempt and deciding what follows it.
+
+The request goes out like an image fetch (`worker.fetch.pinned_request`): the URL is
+checked, resolved once, every address checked, and the connection made to the checked
+address, so a receiver URL cannot be turned against our own network. Redirects are never
+followed: a 3xx is a failed attempt.
+"""
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+import urllib3
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from urllib3.exceptions import HTTPError
+
+from storage.errors import ServiceError
+from storage.netguard import resolve_and_check, validate_url
+from storage.webhooks import DeliveryStatus, parse_retry_after, retry_delay_s
+from worker.fetch import pinned_request
+
+# The Standard Webhooks schedule: after the 1st attempt 5 s, then 5 min, 30 min, 2 h, 5 h,
+# 10 h and 10 h (8 attempts over about 28 hours).
+DEFAULT_RETRY_SCHEDULE_S = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+_RETRY_AFTER_STATUSES = frozenset({429, 503})
+GONE = 410
+
+
+class WebhookSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    timeout_s: float = Field(default=15.0, gt=0)
+    retry_schedule_s: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE_S
+    # Each retry delay varies by up to this fraction either way, so retries spread out.
+    jitter: float = Field(default=0.1, ge=0.0, le=1.0)
+    # A receiver's Retry-After (on 429 and 503) is honoured up to this many seconds.
+    retry_after_max_s: float = Field(default=36000.0, ge=0)
+    # Signs deliveries to jobs' `callback_url`; without it they fail unsent.
+    callback_secret: SecretStr | None = None
+    # Only for tests and local development, like `FetchSettings.allow_loopback`.
+    allow_loopback: bool = False
+    user_agent: str = "deepfake-detection-service-webhooks/0.1"
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    status_code: int | None
+    latency_ms: float
+    error: str | None = None
+    retry_after: str | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: DeliveryStatus
+    # Seconds until the next attempt, when `status` is still pending.
+    delay_s: float | None = None
+    # The receiver answered 410 Gone: disable a registered endpoint.
+    gone: bool = False
+
+
+def post_webhook(
+    url: str, headers: dict[str, str], body: bytes, settings: WebhookSettings
+) -> AttemptResult:
+    """POST `body` once; never raises for what the receiver or the network does."""
+    started = time.perf_counter()
+
+    def elapsed_ms() -> float:
+        return (time.perf_counter() - started) * 1000
+
+    try:
+        target = validate_url(url)
+        addresses = resolve_and_check(
+            target.host, target.port, allow_loopback=settings.allow_loopback
+        )
+        pool, response = pinned_request(
+            target,
+            addresses,
+            "POST",
+            {"User-Agent": settings.user_agent, **headers},
+            urllib3.Timeout(total=settings.timeout_s),
+            body,
+        )
+        with pool:
+            try:
+                return AttemptResult(
+                    status_code=response.status,
+                    latency_ms=elapsed_ms(),
+                    retry_after=response.headers.get("Retry-After"),
+                )
+            finally:
+                response.close()  # the body is not read: it means nothing to us
+    except ServiceError as error:
+        return AttemptResult(None, elapsed_ms(), f"{error.code}: {error.message}")
+    except (HTTPError, OSError) as error:
+        return AttemptResult(None, elapsed_ms(), f"request failed: {type(error).__name__}")
+
+
+def decide(
+    result: AttemptResult, number: int, settings: WebhookSettings, *, now: datetime
+) -> Decision:
+    """What follows attempt `number` (1-based) of a series."""
+    status = result.status_code
+    if status is not None and 200 <= status < 300:
+        return Decision(DeliveryStatus.SUCCEEDED)
+    if status == GONE:
+        return Decision(DeliveryStatus.FAILED, gone=True)
+    delay = retry_delay_s(number, settings.retry_schedule_s, jitter=settings.jitter)
+    if delay is None:
+        return Decision(DeliveryStatus.FAILED)
+    if status in _RETRY_AFTER_STATUSES:
+        asked = parse_retry_after(result.retry_after, now=now, cap_s=settings.retry_after_max_s)
+        if asked is not None:
+            delay = asked
+    return Decision(DeliveryStatus.PENDING, delay_s=delay)
