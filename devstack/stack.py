@@ -26,6 +26,7 @@ from devstack.servers import (
 from model_repository.export import ensure_mesonet_model
 from model_repository.faces import ensure_face_detector
 from model_repository.local import MODEL_NAME, build_local_repository
+from storage.jobs import CONSUME_ORDER
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,8 @@ def worker_process(
     env: dict[str, str], log_dir: Path, *, name: str = "worker", concurrency: int = 2
 ) -> ServiceProcess:
     command = [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker"]
-    command += ["-Q", "fetch,inference,webhooks"]
+    # Highest priority first (see storage.jobs.CONSUME_ORDER).
+    command += ["-Q", ",".join(queue.value for queue in CONSUME_ORDER)]
     command += ["--concurrency", str(concurrency), "--pool", "prefork"]
     # One worker per queue set needs no cluster chatter: mingle alone costs a second.
     command += ["-n", f"{name}@%h", "--loglevel", "INFO", "--without-mingle", "--without-gossip"]

@@ -27,6 +27,7 @@ SERVICE_ERROR_STATUS: dict[ErrorCode, int] = {
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.JOB_NOT_FOUND: 404,
+    ErrorCode.BATCH_NOT_FOUND: 404,
     ErrorCode.WEBHOOK_NOT_FOUND: 404,
     ErrorCode.DELIVERY_NOT_FOUND: 404,
     ErrorCode.DELIVERY_PENDING: 409,

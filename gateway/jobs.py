@@ -70,6 +70,10 @@ class Submitter:
             **fields,
         )
 
+    async def resolve(self, options: JobOptions) -> tuple[ModelRef, Thresholds]:
+        """The model and thresholds a job with these options runs with."""
+        return await self._resolve_model(options), self._resolve_thresholds(options)
+
     def _check_metadata(self, metadata: dict[str, Any]) -> None:
         size = len(json.dumps(metadata, separators=(",", ":"), default=str))
         limit = self.settings.max_metadata_bytes

@@ -18,18 +18,23 @@ class BodySizeLimit:
     exception handlers answer it.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, path_limits: dict[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # Exact paths with their own cap.
+        self.path_limits = path_limits or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.path_limits.get(scope["path"], self.max_bytes)
         for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+            if name == b"content-length" and value.isdigit() and int(value) > max_bytes:
                 # Outside the routes' exception handling: answer here, unread.
-                error = too_large(self.max_bytes)
+                error = too_large(max_bytes)
                 response = error_response(error.status_code, error.code, error.message)
                 await response(scope, receive, send)
                 return
@@ -40,8 +45,8 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise too_large(self.max_bytes)
+                if received > max_bytes:
+                    raise too_large(max_bytes)
             return message
 
         await self.app(scope, counting_receive, send)

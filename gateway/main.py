@@ -11,11 +11,12 @@ from celery import Celery
 from fastapi import FastAPI
 
 from gateway.api.deps import Clients
-from gateway.api.routes import health, jobs, models, webhooks
+from gateway.api.routes import batches, health, jobs, models, webhooks
 from gateway.errors import install_error_handlers
 from gateway.limits import BodySizeLimit
 from gateway.models import ModelCatalog
 from gateway.settings import Settings, get_settings
+from storage.batches import BatchRepository
 from storage.objects import ObjectStore
 from storage.repository import JobRepository, create_mongo_client
 from storage.webhook_repository import WebhookRepository
@@ -50,6 +51,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         webhooks_repository = WebhookRepository(mongo[settings.mongo.database])
         await jobs_repository.ensure_indexes()
         await webhooks_repository.ensure_indexes()
+        batches_repository = BatchRepository(mongo[settings.mongo.database])
+        await batches_repository.ensure_indexes()
         await anyio.to_thread.run_sync(objects.ensure_bucket)
         redis = aioredis.from_url(settings.celery.broker_url.get_secret_value())
         triton = triton_aio.InferenceServerClient(url=settings.triton.url)
@@ -57,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings=settings,
             jobs=jobs_repository,
             webhooks=webhooks_repository,
+            batches=batches_repository,
             objects=objects,
             celery=create_producer(settings),
             redis=redis,
@@ -78,12 +82,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(
-        BodySizeLimit, max_bytes=settings.max_upload_bytes + _MULTIPART_OVERHEAD_BYTES
+        BodySizeLimit,
+        max_bytes=settings.max_upload_bytes + _MULTIPART_OVERHEAD_BYTES,
+        # Batch files are streamed to a spooled file, never held whole: a larger cap.
+        path_limits={"/v1/batches": settings.max_batch_upload_bytes + _MULTIPART_OVERHEAD_BYTES},
     )
     app.include_router(health.router)
     app.include_router(jobs.router)
     app.include_router(models.router)
     app.include_router(webhooks.router)
+    app.include_router(batches.router)
     return app
 
 

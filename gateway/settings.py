@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
     max_url_length: int = Field(default=2048, ge=16)
     max_metadata_bytes: int = Field(default=16 * 1024, ge=0)
+    # Rows a bulk batch may hold, and the size of its uploaded file (read as a stream).
+    max_batch_items: int = Field(default=100_000, ge=1)
+    max_batch_upload_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
     # Seconds each dependency gets to answer /readyz.
     readiness_timeout_s: float = Field(default=2.0, gt=0)
     # How long a rotated-out webhook secret keeps signing next to the new one.

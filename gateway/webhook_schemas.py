@@ -54,7 +54,8 @@ class DeliveryOut(BaseModel):
     destination: DestinationKind
     endpoint_id: str | None
     url: str
-    job_id: str
+    job_id: str | None
+    batch_id: str | None = None
     status: DeliveryStatus
     series: int = Field(description="1, plus one per redelivery.")
     attempt_count: int

@@ -11,6 +11,7 @@ class ErrorCode(StrEnum):
     # Request errors, answered by the gateway at once.
     INVALID_REQUEST = "invalid_request"
     JOB_NOT_FOUND = "job_not_found"
+    BATCH_NOT_FOUND = "batch_not_found"
     WEBHOOK_NOT_FOUND = "webhook_not_found"
     DELIVERY_NOT_FOUND = "delivery_not_found"
     DELIVERY_PENDING = "delivery_pending"
@@ -37,6 +38,8 @@ class ErrorCode(StrEnum):
     IMAGE_MISSING = "image_missing"
     INFERENCE_UNAVAILABLE = "inference_unavailable"
     INFERENCE_FAILED = "inference_failed"
+    # A batch was cancelled while this job was still queued.
+    CANCELLED = "cancelled"
 
 
 class ServiceError(Exception):

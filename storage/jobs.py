@@ -44,6 +44,9 @@ class Queue(StrEnum):
     INFERENCE = "inference"
     # Deliveries wait on receivers (up to the webhook timeout): never behind inference.
     WEBHOOKS = "webhooks"
+    # Jobs of bulk batches: workers take from these only when the interactive queues are empty.
+    FETCH_BULK = "fetch_bulk"
+    INFERENCE_BULK = "inference_bulk"
 
 
 class TaskName(StrEnum):
@@ -166,6 +169,9 @@ class Job(BaseModel):
     error: JobError | None = None
     # Also receives this job's terminal event, signed with the service's callback secret.
     callback_url: str | None = None
+    # Set on jobs created by a bulk batch (`POST /v1/batches`).
+    batch_id: str | None = None
+    external_id: str | None = None
 
 
 # Where each task runs: fetching and inference scale on their own.
@@ -174,3 +180,25 @@ TASK_QUEUES: dict[TaskName, Queue] = {
     TaskName.RUN_INFERENCE: Queue.INFERENCE,
     TaskName.DELIVER_WEBHOOK: Queue.WEBHOOKS,
 }
+
+# Where a batch job's tasks run instead: behind every interactive job.
+BULK_TASK_QUEUES: dict[TaskName, Queue] = {
+    TaskName.FETCH_IMAGE: Queue.FETCH_BULK,
+    TaskName.RUN_INFERENCE: Queue.INFERENCE_BULK,
+}
+
+
+# The order a worker consumes its queues in (`-Q`): with the Redis transport's "priority"
+# queue order strategy a worker takes from a queue only when every queue before it is empty,
+# so batch jobs run only in capacity the interactive ones leave idle.
+CONSUME_ORDER: tuple[Queue, ...] = (
+    Queue.WEBHOOKS,
+    Queue.INFERENCE,
+    Queue.FETCH,
+    Queue.INFERENCE_BULK,
+    Queue.FETCH_BULK,
+)
+
+
+def task_queue(task: TaskName, *, bulk: bool) -> Queue:
+    return BULK_TASK_QUEUES.get(task, TASK_QUEUES[task]) if bulk else TASK_QUEUES[task]

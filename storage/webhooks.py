@@ -22,6 +22,7 @@ from storage.jobs import JobStatus, utcnow
 class EventType(StrEnum):
     JOB_SUCCEEDED = "job.succeeded"
     JOB_FAILED = "job.failed"
+    BATCH_COMPLETED = "batch.completed"
 
 
 JOB_EVENTS: dict[JobStatus, EventType] = {
@@ -48,9 +49,9 @@ def _digest_id(prefix: str, *parts: str) -> str:
     return prefix + base64.urlsafe_b64encode(digest).decode("ascii")
 
 
-def event_message_id(job_id: str, event_type: EventType) -> str:
-    """Deterministic: a job reaches a terminal state once, so this names the event."""
-    return _digest_id("msg_", job_id, event_type.value)
+def event_message_id(subject_id: str, event_type: EventType) -> str:
+    """Deterministic: a job (or batch) reaches a terminal state once, so this names the event."""
+    return _digest_id("msg_", subject_id, event_type.value)
 
 
 def delivery_id(message_id: str, destination: str) -> str:
@@ -99,7 +100,9 @@ class Delivery(BaseModel):
     destination: DestinationKind
     endpoint_id: str | None = None
     url: str
-    job_id: str
+    # The job, or for a batch event the batch, the event is about.
+    job_id: str | None = None
+    batch_id: str | None = None
     # The exact bytes sent (as text): every attempt and redelivery sends the same body.
     body: str
     status: DeliveryStatus = DeliveryStatus.PENDING

@@ -17,6 +17,9 @@ def create_app() -> Celery:
         broker_transport_options={
             # Longer than any task, or Redis hands a running task to a second worker.
             "visibility_timeout": settings.celery.visibility_timeout_s,
+            # Poll the queues in `-Q` order every time (kombu's default rotates them): the
+            # bulk queues, listed last, wait until the interactive ones are empty.
+            "queue_order_strategy": "priority",
         },
         task_queues=[KombuQueue(queue.value) for queue in Queue],
         task_routes={name.value: {"queue": queue.value} for name, queue in TASK_QUEUES.items()},

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from pymongo import AsyncMongoClient
 
+from storage.batches import BatchRepository
 from storage.errors import ServiceError
 from storage.objects import ObjectStore
 from storage.repository import Document, JobRepository, create_mongo_client
@@ -32,6 +33,7 @@ class Runtime:
     mongo: AsyncMongoClient[Document]
     jobs: JobRepository
     webhooks: WebhookRepository
+    batches: BatchRepository
     objects: ObjectStore
     detector: DetectorClient
     pid: int
@@ -53,6 +55,7 @@ def open_runtime(settings: Settings) -> Runtime:
         mongo=mongo,
         jobs=JobRepository(mongo[settings.mongo.database]),
         webhooks=WebhookRepository(mongo[settings.mongo.database]),
+        batches=BatchRepository(mongo[settings.mongo.database]),
         objects=ObjectStore(settings.object_store),
         detector=DetectorClient(settings.triton),
         pid=os.getpid(),

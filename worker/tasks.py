@@ -16,7 +16,7 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from storage.errors import ErrorCode, PermanentError, ServiceError, TransientError
 from storage.imageformat import sniff_format
-from storage.jobs import Job, JobError, JobStatus, TaskName
+from storage.jobs import Job, JobError, JobStatus, TaskName, task_queue
 from worker.celery_app import app
 from worker.fetch import fetch_url
 from worker.imaging import check_image
@@ -80,7 +80,7 @@ def _fetch(runtime: Runtime, job_id: str) -> None:
         return
     if job.status is JobStatus.INFERRING:
         # A previous run stored the image but may have died before handing it on.
-        run_inference.delay(job_id)
+        _hand_to_inference(job)
         return
     if not runtime.run(runtime.jobs.start_fetching(job_id)):
         return
@@ -95,7 +95,13 @@ def _fetch(runtime: Runtime, job_id: str) -> None:
     )
     fields: dict[str, Any] = {"durations_ms.fetch": _ms_since(started)}
     if runtime.run(runtime.jobs.start_inferring(job_id, image, fields)):
-        run_inference.delay(job_id)
+        _hand_to_inference(job)
+
+
+def _hand_to_inference(job: Job) -> None:
+    # A batch job stays on the bulk queues, behind interactive jobs.
+    queue = task_queue(TaskName.RUN_INFERENCE, bulk=job.batch_id is not None)
+    run_inference.apply_async(args=[job.id], queue=queue.value)
 
 
 @app.task(name=TaskName.RUN_INFERENCE.value, bind=True, max_retries=None)

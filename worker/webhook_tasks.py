@@ -12,6 +12,7 @@ from datetime import timedelta
 from celery import Task
 from pymongo.errors import PyMongoError
 
+from storage.batches import complete_if_done
 from storage.job_view import JobOut
 from storage.jobs import TaskName, utcnow
 from storage.signing import sign
@@ -46,6 +47,19 @@ def emit_job_event(runtime: Runtime, job_id: str) -> None:
             deliver_webhook.apply_async(args=[delivery.id, delivery.series, 1])
     except Exception:
         logger.exception("job %s: its webhook event could not be emitted", job_id)
+    try:
+        for delivery in runtime.run(_complete_batch(runtime, job_id)):
+            deliver_webhook.apply_async(args=[delivery.id, delivery.series, 1])
+    except Exception:
+        logger.exception("job %s: its batch could not be completed", job_id)
+
+
+async def _complete_batch(runtime: Runtime, job_id: str) -> list[Delivery]:
+    """When this job was its batch's last unfinished one: complete the batch, once."""
+    job = await runtime.jobs.get(job_id)
+    if job is None or job.batch_id is None:
+        return []
+    return await complete_if_done(job.batch_id, runtime.batches, runtime.jobs, runtime.webhooks)
 
 
 async def _create_deliveries(runtime: Runtime, job_id: str) -> list[Delivery]:

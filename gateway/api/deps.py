@@ -8,9 +8,11 @@ import tritonclient.grpc.aio as triton_aio
 from celery import Celery
 from fastapi import Depends, Request
 
+from gateway.batches import BatchSubmitter
 from gateway.jobs import Submitter
 from gateway.models import ModelCatalog
 from gateway.settings import Settings
+from storage.batches import BatchRepository
 from storage.objects import ObjectStore
 from storage.repository import JobRepository
 from storage.webhook_repository import WebhookRepository
@@ -21,6 +23,7 @@ class Clients:
     settings: Settings
     jobs: JobRepository
     webhooks: WebhookRepository
+    batches: BatchRepository
     objects: ObjectStore
     celery: Celery
     redis: aioredis.Redis
@@ -30,6 +33,10 @@ class Clients:
     @property
     def submitter(self) -> Submitter:
         return Submitter(self.settings, self.jobs, self.objects, self.celery, self.catalog)
+
+    @property
+    def batch_submitter(self) -> BatchSubmitter:
+        return BatchSubmitter(self.submitter, self.jobs, self.batches, self.webhooks, self.celery)
 
 
 def get_clients(request: Request) -> Clients:

@@ -1,33 +1,21 @@
 """`/v1/jobs`: submit an image by URL or upload, then read its status and result."""
 
-import json
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ValidationError
-from starlette.datastructures import FormData, UploadFile
+from starlette.datastructures import UploadFile
 
 from gateway.api.deps import ClientsDep, JobsDep
+from gateway.api.forms import FORM_FIELDS, options_from_form, validated
 from gateway.errors import ApiError
 from gateway.schemas import ErrorOut, JobCreate, JobOptions, JobOut, job_path
 from storage.errors import ErrorCode
 from storage.jobs import Job
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
-M = TypeVar("M", bound=BaseModel)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorOut} for status in (413, 415, 422, 503)
-}
-
-# Form fields of an upload besides `file`; the JSON ones carry JSON objects as text.
-_FORM_FIELDS = {
-    "metadata": True,
-    "thresholds": True,
-    "model": False,
-    "model_version": False,
-    "mode": False,
-    "callback_url": False,
 }
 
 _REQUEST_BODY = {
@@ -67,7 +55,7 @@ _REQUEST_BODY = {
 async def create_job(request: Request, response: Response, clients: ClientsDep) -> JobOut:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
-        body = _validated(JobCreate, await request.body())
+        body = validated(JobCreate, await request.body())
         options = JobOptions.model_validate(body.model_dump(exclude={"image_url"}))
         job = await clients.submitter.submit_url(body.image_url, options)
     elif content_type == "multipart/form-data":
@@ -83,42 +71,14 @@ async def create_job(request: Request, response: Response, clients: ClientsDep) 
 
 
 async def _create_from_upload(request: Request, clients: ClientsDep) -> Job:
-    async with request.form(max_files=1, max_fields=len(_FORM_FIELDS)) as form:
+    async with request.form(max_files=1, max_fields=len(FORM_FIELDS)) as form:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise ApiError(422, ErrorCode.INVALID_REQUEST, "the form needs a 'file' part")
-        options = _options_from_form(form)
+        options = options_from_form(form)
         # The body limit already bounds this read.
         content = await upload.read()
     return await clients.submitter.submit_upload(content, options)
-
-
-def _options_from_form(form: FormData) -> JobOptions:
-    fields: dict[str, Any] = {}
-    for name, is_json in _FORM_FIELDS.items():
-        value = form.get(name)
-        if value is None or value == "":
-            continue
-        if not isinstance(value, str):
-            raise ApiError(422, ErrorCode.INVALID_REQUEST, f"{name} must be a text field")
-        try:
-            fields[name] = json.loads(value) if is_json else value
-        except ValueError as error:
-            raise ApiError(422, ErrorCode.INVALID_REQUEST, f"{name} must be JSON") from error
-    return _validated(JobOptions, fields)
-
-
-def _validated(model: type[M], data: bytes | dict[str, Any]) -> M:
-    try:
-        if isinstance(data, bytes):
-            return model.model_validate_json(data)
-        return model.model_validate(data)
-    except ValidationError as error:
-        details = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
-            for e in error.errors()[:5]
-        )
-        raise ApiError(422, ErrorCode.INVALID_REQUEST, details) from error
 
 
 @router.get("/{job_id}", response_model=JobOut, responses={404: {"model": ErrorOut}})

@@ -1,0 +1,59 @@
+"""The public shapes of `/v1/batches`."""
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.schemas import JobOptions
+from storage.batches import Batch, RowError
+from storage.jobs import JobStatus
+
+
+def batch_path(batch_id: str) -> str:
+    return f"/v1/batches/{batch_id}"
+
+
+class BatchItemIn(BaseModel):
+    """Checked row by row (bad items become row errors), so loosely typed here."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    image_url: Any = None
+    external_id: Any = None
+    metadata: Any = None
+
+
+class BatchCreate(JobOptions):
+    # Per-item metadata only: a batch-wide one would be copied into every job.
+    metadata: dict[str, Any] = Field(default_factory=dict, exclude=True)
+    items: list[BatchItemIn] = Field(min_length=1)
+
+
+class BatchOut(BaseModel):
+    id: str
+    total: int = Field(description="Jobs created (valid rows).")
+    invalid_rows: int
+    row_errors: list[RowError] = Field(description="The first 1000 invalid rows.")
+    counts: dict[JobStatus, int] = Field(description="Jobs per status.")
+    progress: float = Field(ge=0.0, le=1.0, description="Share of the jobs that are finished.")
+    cancelled_at: datetime | None
+    completed_at: datetime | None
+    created_at: datetime
+    results: str = Field(description="Where the results stream from (`?format=jsonl|csv`).")
+
+    @classmethod
+    def from_batch(cls, batch: Batch, counts: dict[str, int]) -> "BatchOut":
+        finished = sum(n for status, n in counts.items() if JobStatus(status).terminal)
+        return cls(
+            id=batch.id,
+            total=batch.total,
+            invalid_rows=batch.invalid_rows,
+            row_errors=batch.row_errors,
+            counts={JobStatus(status): n for status, n in counts.items()},
+            progress=finished / batch.total if batch.total else 1.0,
+            cancelled_at=batch.cancelled_at,
+            completed_at=batch.completed_at,
+            created_at=batch.created_at,
+            results=f"{batch_path(batch.id)}/results",
+        )

@@ -1,0 +1,184 @@
+"""Bulk batches: many URL jobs submitted at once, tracked together, completed once.
+
+A batch is `sealed` once every row has been read and its jobs recorded; it completes (one
+conditional update on `{_id, sealed, completed_at: null}`) when sealed and no job of it is
+left unfinished, so whichever side ends the last job (a worker, or a cancel) completes it,
+and the `batch.completed` event is created by the one whose update won.
+"""
+
+import json
+import secrets
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+from pymongo import ASCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+
+from storage.errors import ErrorCode
+from storage.jobs import DetectionMode, ModelRef, Thresholds, utcnow
+from storage.repository import JobRepository
+from storage.webhook_repository import WebhookRepository
+from storage.webhooks import (
+    Delivery,
+    DestinationKind,
+    EventType,
+    delivery_id,
+    event_message_id,
+)
+
+Document = dict[str, Any]
+# At most this many invalid rows are described on the batch; `invalid_rows` counts them all.
+MAX_REPORTED_ROW_ERRORS = 1000
+
+
+def new_batch_id() -> str:
+    return "bat_" + secrets.token_urlsafe(16)
+
+
+class RowError(BaseModel):
+    row: int = Field(description="The line in the file (a CSV header is line 1), or the item's "
+                     "1-based position in an inline `items` list.")  # fmt: skip
+    code: ErrorCode
+    message: str
+
+
+class Batch(BaseModel):
+    id: str = Field(default_factory=new_batch_id)
+    model: ModelRef | None = None
+    thresholds: Thresholds | None = None
+    mode: DetectionMode = DetectionMode.FACES
+    # Receives the signed `batch.completed` event (not each job's).
+    callback_url: str | None = None
+    total: int = 0
+    invalid_rows: int = 0
+    row_errors: list[RowError] = Field(default_factory=list)
+    sealed: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    cancelled_at: datetime | None = None
+    completed_at: datetime | None = None
+
+
+def _to_document(batch: Batch) -> Document:
+    document = batch.model_dump(mode="python", exclude={"id"})
+    document["_id"] = batch.id
+    return document
+
+
+class BatchRepository:
+    def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self._batches = database["batches"]
+
+    async def ensure_indexes(self) -> None:
+        await self._batches.create_index([("created_at", ASCENDING)])
+
+    async def insert(self, batch: Batch) -> None:
+        await self._batches.insert_one(_to_document(batch))
+
+    async def get(self, batch_id: str) -> Batch | None:
+        document = await self._batches.find_one({"_id": batch_id})
+        if document is None:
+            return None
+        document = dict(document)
+        document["id"] = document.pop("_id")
+        return Batch.model_validate(document)
+
+    async def is_cancelled(self, batch_id: str) -> bool:
+        document = await self._batches.find_one({"_id": batch_id}, {"cancelled_at": 1})
+        return document is not None and document.get("cancelled_at") is not None
+
+    async def record_rows(self, batch_id: str, added: int, errors: list[RowError]) -> None:
+        """Count `added` jobs and `errors` invalid rows; describe errors up to the cap."""
+        update: Document = {
+            "$inc": {"total": added, "invalid_rows": len(errors)},
+            "$set": {"updated_at": utcnow()},
+        }
+        if errors:
+            current = await self._batches.find_one({"_id": batch_id}, {"invalid_rows": 1})
+            room = MAX_REPORTED_ROW_ERRORS - int((current or {}).get("invalid_rows", 0))
+            if room > 0:
+                described = [e.model_dump(mode="python") for e in errors[:room]]
+                update["$push"] = {"row_errors": {"$each": described}}
+        await self._batches.update_one({"_id": batch_id}, update)
+
+    async def seal(self, batch_id: str) -> None:
+        await self._batches.update_one(
+            {"_id": batch_id}, {"$set": {"sealed": True, "updated_at": utcnow()}}
+        )
+
+    async def mark_cancelled(self, batch_id: str) -> None:
+        await self._batches.update_one(
+            {"_id": batch_id, "cancelled_at": None}, {"$set": {"cancelled_at": utcnow()}}
+        )
+
+    async def complete(self, batch_id: str) -> bool:
+        """True for the one caller that completes the batch."""
+        now = utcnow()
+        outcome = await self._batches.update_one(
+            {"_id": batch_id, "sealed": True, "completed_at": None},
+            {"$set": {"completed_at": now, "updated_at": now}},
+        )
+        return outcome.modified_count == 1
+
+
+def batch_completed_body(batch: Batch, counts: dict[str, int]) -> str:
+    payload = {
+        "type": EventType.BATCH_COMPLETED.value,
+        "timestamp": (batch.completed_at or utcnow()).isoformat(),
+        "data": {
+            "id": batch.id,
+            "total": batch.total,
+            "invalid_rows": batch.invalid_rows,
+            "counts": counts,
+            "cancelled": batch.cancelled_at is not None,
+            "completed_at": None if batch.completed_at is None else batch.completed_at.isoformat(),
+        },
+    }
+    return json.dumps(payload, separators=(",", ":"))
+
+
+async def batch_completed_deliveries(
+    batch: Batch, counts: dict[str, int], webhooks: WebhookRepository
+) -> list[Delivery]:
+    """Create one delivery per destination of the batch's `batch.completed` event."""
+    event_type = EventType.BATCH_COMPLETED
+    message_id = event_message_id(batch.id, event_type)
+    body = batch_completed_body(batch, counts)
+    destinations: list[tuple[DestinationKind, str | None, str]] = [
+        (DestinationKind.ENDPOINT, endpoint.id, endpoint.url)
+        for endpoint in await webhooks.endpoints_for(event_type)
+    ]
+    if batch.callback_url is not None:
+        destinations.append((DestinationKind.CALLBACK, None, batch.callback_url))
+    created = []
+    for kind, endpoint_id, url in destinations:
+        delivery = Delivery(
+            id=delivery_id(message_id, f"{kind.value}:{endpoint_id or url}"),
+            message_id=message_id,
+            event_type=event_type,
+            destination=kind,
+            endpoint_id=endpoint_id,
+            url=url,
+            batch_id=batch.id,
+            body=body,
+            next_attempt_at=utcnow(),
+        )
+        if await webhooks.create_delivery(delivery):
+            created.append(delivery)
+    return created
+
+
+async def complete_if_done(
+    batch_id: str, batches: BatchRepository, jobs: JobRepository, webhooks: WebhookRepository
+) -> list[Delivery]:
+    """Complete the batch if it is sealed and nothing of it is left to run; the deliveries of
+    its `batch.completed` event for the caller to enqueue, empty unless this call completed it."""
+    if await jobs.batch_unfinished(batch_id) or not await batches.complete(batch_id):
+        return []
+    batch = await batches.get(batch_id)
+    if batch is None:
+        return []
+    return await batch_completed_deliveries(
+        batch, await jobs.count_batch_by_status(batch_id), webhooks
+    )
