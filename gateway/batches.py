@@ -5,20 +5,17 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-import anyio.to_thread
-from celery import Celery
-
 from gateway.batch_rows import Row
 from gateway.errors import ApiError
 from gateway.jobs import Submitter
+from gateway.producer import TaskSender
 from gateway.schemas import JobOptions
 from storage.batches import Batch, BatchRepository, RowError, complete_if_done
 from storage.errors import ErrorCode
-from storage.jobs import TASK_QUEUES, Job, JobError, SourceKind, TaskName, task_queue
+from storage.jobs import Job, JobError, SourceKind, TaskName
 from storage.netguard import validate_url
 from storage.repository import JobRepository
 from storage.webhook_repository import WebhookRepository
-from storage.webhooks import Delivery
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +29,7 @@ class BatchSubmitter:
     jobs: JobRepository
     batches: BatchRepository
     webhooks: WebhookRepository
-    celery: Celery
+    tasks: TaskSender
 
     async def create(self, options: JobOptions, chunks: AsyncIterator[Chunk]) -> Batch:
         settings = self.submitter.settings
@@ -78,7 +75,9 @@ class BatchSubmitter:
     async def complete_if_done(self, batch_id: str) -> None:
         deliveries = await complete_if_done(batch_id, self.batches, self.jobs, self.webhooks)
         if deliveries:
-            await anyio.to_thread.run_sync(self._send_deliveries, deliveries)
+            await self.tasks.send(
+                TaskName.DELIVER_WEBHOOK, [[d.id, d.series, 1] for d in deliveries]
+            )
 
     async def _add(self, batch: Batch, chunk: Chunk) -> None:
         errors = [row for row in chunk if isinstance(row, RowError)]
@@ -99,7 +98,7 @@ class BatchSubmitter:
         await self.jobs.insert_many(jobs)
         await self.batches.record_rows(batch.id, len(jobs), errors)
         try:
-            await anyio.to_thread.run_sync(self._send_fetches, [job.id for job in jobs])
+            await self.tasks.send(TaskName.FETCH_IMAGE, [[job.id] for job in jobs], bulk=True)
         except Exception as error:
             # Recorded but nobody will run them: close the batch rather than leave it queued.
             logger.exception("enqueue failed for batch %s", batch.id)
@@ -109,18 +108,6 @@ class BatchSubmitter:
             await self.batches.seal(batch.id)
             await self.complete_if_done(batch.id)
             raise ApiError(503, ErrorCode.SERVICE_UNAVAILABLE, message) from error
-
-    def _send_fetches(self, job_ids: list[str]) -> None:
-        queue = task_queue(TaskName.FETCH_IMAGE, bulk=True).value
-        for job_id in job_ids:
-            self.celery.send_task(TaskName.FETCH_IMAGE.value, args=[job_id], queue=queue)
-
-    def _send_deliveries(self, deliveries: list[Delivery]) -> None:
-        queue = TASK_QUEUES[TaskName.DELIVER_WEBHOOK].value
-        for delivery in deliveries:
-            self.celery.send_task(
-                TaskName.DELIVER_WEBHOOK.value, args=[delivery.id, delivery.series, 1], queue=queue
-            )
 
 
 def _too_many(row: int, limit: int) -> RowError:

@@ -6,17 +6,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio.to_thread
-from celery import Celery
 from pydantic import ValidationError
 from tritonclient.utils import InferenceServerException
 
 from gateway.errors import ApiError
 from gateway.models import ModelCatalog
+from gateway.producer import TaskSender
 from gateway.schemas import JobOptions
 from gateway.settings import Settings
 from storage.errors import ErrorCode
 from storage.imageformat import sniff_format
-from storage.jobs import TASK_QUEUES, Job, JobError, ModelRef, SourceKind, TaskName, Thresholds
+from storage.jobs import Job, JobError, ModelRef, SourceKind, TaskName, Thresholds
 from storage.netguard import validate_url
 from storage.objects import ObjectStore
 from storage.repository import JobRepository
@@ -29,7 +29,7 @@ class Submitter:
     settings: Settings
     jobs: JobRepository
     objects: ObjectStore
-    celery: Celery
+    tasks: TaskSender
     catalog: ModelCatalog
 
     async def submit_url(self, image_url: str, options: JobOptions) -> Job:
@@ -123,11 +123,7 @@ class Submitter:
     async def _record_and_enqueue(self, job: Job, task: TaskName) -> None:
         await self.jobs.insert(job)
         try:
-            await anyio.to_thread.run_sync(
-                lambda: self.celery.send_task(
-                    task.value, args=[job.id], queue=TASK_QUEUES[task].value
-                )
-            )
+            await self.tasks.send(task, [[job.id]])
         except Exception as error:
             # Recorded but nobody will run it: close the job rather than leave it queued.
             logger.exception("enqueue failed for job %s", job.id)

@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 import redis.asyncio as aioredis
 import tritonclient.grpc.aio as triton_aio
-from celery import Celery
 from fastapi import FastAPI
 
 from gateway.api.deps import Clients
@@ -15,6 +14,7 @@ from gateway.api.routes import batches, health, jobs, models, webhooks
 from gateway.errors import install_error_handlers
 from gateway.limits import BodySizeLimit
 from gateway.models import ModelCatalog
+from gateway.producer import TaskSender, create_producer
 from gateway.settings import Settings, get_settings
 from storage.batches import BatchRepository
 from storage.objects import ObjectStore
@@ -25,19 +25,6 @@ logger = logging.getLogger(__name__)
 
 # Multipart framing around an upload of exactly the allowed size.
 _MULTIPART_OVERHEAD_BYTES = 64 * 1024
-
-
-def create_producer(settings: Settings) -> Celery:
-    """A Celery app that only sends: the gateway never imports the worker's tasks."""
-    producer = Celery("gateway")
-    producer.conf.update(
-        broker_url=settings.celery.broker_url.get_secret_value(),
-        broker_transport_options={"visibility_timeout": settings.celery.visibility_timeout_s},
-        broker_connection_retry_on_startup=True,
-        broker_connection_timeout=3,
-        task_serializer="json",
-    )
-    return producer
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -62,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             webhooks=webhooks_repository,
             batches=batches_repository,
             objects=objects,
-            celery=create_producer(settings),
+            tasks=TaskSender(create_producer(settings)),
             redis=redis,
             triton=triton,
             catalog=ModelCatalog(triton, settings.models_cache_s),

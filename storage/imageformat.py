@@ -16,6 +16,7 @@ WEBP = ImageFormat("WEBP", "image/webp")
 BMP = ImageFormat("BMP", "image/bmp")
 
 SUPPORTED = (JPEG, PNG, GIF, WEBP, BMP)
+BY_NAME = {image_format.name: image_format for image_format in SUPPORTED}
 
 
 def sniff_format(head: bytes) -> ImageFormat | None:

@@ -6,8 +6,7 @@ fail the job with their code.
 """
 
 import logging
-import time
-from typing import Any
+from collections.abc import Callable
 
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -15,7 +14,7 @@ from pymongo.errors import PyMongoError
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from storage.errors import ErrorCode, PermanentError, ServiceError, TransientError
-from storage.imageformat import sniff_format
+from storage.imageformat import BY_NAME
 from storage.jobs import Job, JobError, JobStatus, TaskName, task_queue
 from worker.celery_app import app
 from worker.fetch import fetch_url
@@ -63,15 +62,22 @@ def _load(runtime: Runtime, job_id: str) -> Job | None:
     return job
 
 
-@app.task(name=TaskName.FETCH_IMAGE.value, bind=True, max_retries=None)
-def fetch_image(self: Task, job_id: str) -> None:
+def _run_stage(
+    task: Task, job_id: str, stage: Callable[[Runtime, str], None], slow_code: ErrorCode
+) -> None:
+    """Run one stage of a job, sorting whatever it raises into retry or failure."""
     runtime = _runtime()
     try:
-        _fetch(runtime, job_id)
+        stage(runtime, job_id)
     except SoftTimeLimitExceeded:
-        _handle_failure(self, runtime, job_id, _too_slow(ErrorCode.FETCH_UNAVAILABLE, runtime))
+        _handle_failure(task, runtime, job_id, _too_slow(slow_code, runtime))
     except (ServiceError, PyMongoError, Urllib3Error, OSError) as error:
-        _handle_failure(self, runtime, job_id, error)
+        _handle_failure(task, runtime, job_id, error)
+
+
+@app.task(name=TaskName.FETCH_IMAGE.value, bind=True, max_retries=None)
+def fetch_image(self: Task, job_id: str) -> None:
+    _run_stage(self, job_id, _fetch, ErrorCode.FETCH_UNAVAILABLE)
 
 
 def _fetch(runtime: Runtime, job_id: str) -> None:
@@ -86,14 +92,12 @@ def _fetch(runtime: Runtime, job_id: str) -> None:
         return
     if job.image_url is None:
         raise PermanentError(ErrorCode.INVALID_REQUEST, "the job has no image URL")
-    started = time.perf_counter()
+    timer = Timer()
     fetched = fetch_url(job.image_url, runtime.settings.fetch)
-    check_image(fetched.content, runtime.settings.image)
-    detected = sniff_format(fetched.content[:16])
-    image = runtime.objects.put_image(
-        fetched.content, detected.media_type if detected else fetched.content_type
-    )
-    fields: dict[str, Any] = {"durations_ms.fetch": _ms_since(started)}
+    timer.lap("fetch")
+    format_name, _, _ = check_image(fetched.content, runtime.settings.image)
+    image = runtime.objects.put_image(fetched.content, BY_NAME[format_name].media_type)
+    fields = {"durations_ms.fetch": timer.durations_ms["fetch"]}
     if runtime.run(runtime.jobs.start_inferring(job_id, image, fields)):
         _hand_to_inference(job)
 
@@ -106,14 +110,7 @@ def _hand_to_inference(job: Job) -> None:
 
 @app.task(name=TaskName.RUN_INFERENCE.value, bind=True, max_retries=None)
 def run_inference(self: Task, job_id: str) -> None:
-    runtime = _runtime()
-    try:
-        _infer(runtime, job_id)
-    except SoftTimeLimitExceeded:
-        error = _too_slow(ErrorCode.INFERENCE_UNAVAILABLE, runtime)
-        _handle_failure(self, runtime, job_id, error)
-    except (ServiceError, PyMongoError, Urllib3Error, OSError) as error:
-        _handle_failure(self, runtime, job_id, error)
+    _run_stage(self, job_id, _infer, ErrorCode.INFERENCE_UNAVAILABLE)
 
 
 def _infer(runtime: Runtime, job_id: str) -> None:
@@ -134,7 +131,3 @@ def _infer(runtime: Runtime, job_id: str) -> None:
     # Conditional: a second run of this task for the same job writes nothing and emits nothing.
     if runtime.run(runtime.jobs.succeed(job_id, result, durations)):
         emit_job_event(runtime, job_id)
-
-
-def _ms_since(started: float) -> float:
-    return (time.perf_counter() - started) * 1000

@@ -5,12 +5,12 @@ from typing import Annotated
 
 import redis.asyncio as aioredis
 import tritonclient.grpc.aio as triton_aio
-from celery import Celery
 from fastapi import Depends, Request
 
 from gateway.batches import BatchSubmitter
 from gateway.jobs import Submitter
 from gateway.models import ModelCatalog
+from gateway.producer import TaskSender
 from gateway.settings import Settings
 from storage.batches import BatchRepository
 from storage.objects import ObjectStore
@@ -25,18 +25,18 @@ class Clients:
     webhooks: WebhookRepository
     batches: BatchRepository
     objects: ObjectStore
-    celery: Celery
+    tasks: TaskSender
     redis: aioredis.Redis
     triton: triton_aio.InferenceServerClient
     catalog: ModelCatalog
 
     @property
     def submitter(self) -> Submitter:
-        return Submitter(self.settings, self.jobs, self.objects, self.celery, self.catalog)
+        return Submitter(self.settings, self.jobs, self.objects, self.tasks, self.catalog)
 
     @property
     def batch_submitter(self) -> BatchSubmitter:
-        return BatchSubmitter(self.submitter, self.jobs, self.batches, self.webhooks, self.celery)
+        return BatchSubmitter(self.submitter, self.jobs, self.batches, self.webhooks, self.tasks)
 
 
 def get_clients(request: Request) -> Clients:

@@ -3,7 +3,6 @@ redeliver deliveries."""
 
 from typing import Annotated, Any
 
-import anyio.to_thread
 from fastapi import APIRouter, Query, Response
 
 from gateway.api.deps import ClientsDep, WebhooksDep
@@ -17,7 +16,7 @@ from gateway.webhook_schemas import (
     WebhookSecretOut,
 )
 from storage.errors import ErrorCode
-from storage.jobs import TASK_QUEUES, TaskName
+from storage.jobs import TaskName
 from storage.netguard import validate_url
 from storage.signing import new_secret
 from storage.webhook_repository import WebhookRepository
@@ -105,13 +104,8 @@ async def redeliver(delivery_id: str, clients: ClientsDep) -> DeliveryOut:
         raise ApiError(
             409, ErrorCode.DELIVERY_PENDING, "the delivery is still being attempted; wait for it"
         )
-    task = TaskName.DELIVER_WEBHOOK
     try:
-        await anyio.to_thread.run_sync(
-            lambda: clients.celery.send_task(
-                task.value, args=[restarted.id, restarted.series, 1], queue=TASK_QUEUES[task].value
-            )
-        )
+        await clients.tasks.send(TaskName.DELIVER_WEBHOOK, [[restarted.id, restarted.series, 1]])
     except Exception as error:
         await clients.webhooks.abandon(restarted.id, restarted.series)
         message = "the delivery queue is unavailable; try again later"
