@@ -1,0 +1,143 @@
+"""The pipeline end to end through the gateway: throughput and where each job's time went.
+
+Per-stage times come from what each job records: `timestamps` (when it entered each
+status) and `durations_ms` (the worker's timed stages), read from MongoDB when the
+benchmark knows where it is, else only the timestamps the API returns.
+"""
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pymongo
+
+from bench.images import ImageSet
+from bench.load import Sent, job_request, send_all, wait_for_jobs
+from bench.processes import cpu_account
+from bench.stats import percentiles_ms, rate
+from storage.settings import MongoSettings
+
+STAGES = ("queue_wait", "fetch", "store", "load", "decode", "inference", "write", "total")
+
+
+def job_documents(
+    mongo_url: str | None, api_jobs: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The stored jobs (with `durations_ms`), or the API's view of them without a MongoDB URL."""
+    if mongo_url is None:
+        return list(api_jobs.values())
+    client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(mongo_url, tz_aware=True)
+    try:
+        jobs = client[MongoSettings().database]["jobs"]
+        ids = list(api_jobs)
+        documents: list[dict[str, Any]] = []
+        for start in range(0, len(ids), 500):
+            documents += jobs.find({"_id": {"$in": ids[start : start + 500]}})
+        return documents
+    finally:
+        client.close()
+
+
+def mongo_ops(mongo_url: str | None) -> dict[str, int]:
+    """MongoDB's operation counters (`serverStatus.opcounters`) so far; empty without a URL."""
+    if mongo_url is None:
+        return {}
+    client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(mongo_url)
+    try:
+        counters: dict[str, int] = client.admin.command("serverStatus").get("opcounters", {})
+        return counters
+    finally:
+        client.close()
+
+
+def _seconds(value: Any) -> float:
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def stage_seconds(job: dict[str, Any]) -> dict[str, float]:
+    """One finished job's time per stage, in seconds (stages it did not go through left out).
+
+    `timestamps.succeeded` is taken as the result write starts, and an upload's
+    `timestamps.inferring` by a conditional update as its inference task starts, so:
+    an upload waits `inferring - queued` (queue and the job's read) and its `write` (one
+    status update) is what `succeeded - inferring` leaves besides the timed stages. A URL
+    job waits in two queues: `fetching - queued`, then what `succeeded - inferring` leaves;
+    `store` is its fetch task's time besides the download (check, object store, update).
+    """
+    stamps = {status: _seconds(value) for status, value in job.get("timestamps", {}).items()}
+    durations = {stage: ms / 1000 for stage, ms in job.get("durations_ms", {}).items()}
+    timed = ("fetch", "load", "decode", "inference")
+    stages = {name: durations[name] for name in timed if name in durations}
+    if "succeeded" not in stamps or "inferring" not in stamps:
+        return stages
+    inferring_task = stamps["succeeded"] - stamps["inferring"]
+    leftover = max(0.0, inferring_task - sum(stages.get(n, 0.0) for n in timed[1:]))
+    if "fetching" in stamps:
+        stages["queue_wait"] = stamps["fetching"] - stamps["queued"] + leftover
+        stages["store"] = max(
+            0.0, stamps["inferring"] - stamps["fetching"] - stages.get("fetch", 0)
+        )
+    else:
+        stages["queue_wait"] = stamps["inferring"] - stamps["queued"]
+        stages["write"] = leftover
+    stages["total"] = stamps["succeeded"] - stamps["queued"]
+    return stages
+
+
+def summarize(sent: list[Sent], documents: list[dict[str, Any]]) -> dict[str, Any]:
+    succeeded = [doc for doc in documents if doc.get("status") == "succeeded"]
+    first = min(s.started_at for s in sent)
+    last = max((_seconds(doc["timestamps"]["succeeded"]) for doc in succeeded), default=first)
+    per_job = [stage_seconds(doc) for doc in succeeded]
+    return {
+        "jobs": len(sent),
+        "submit_errors": sum(1 for s in sent if s.status != 202),
+        "succeeded": len(succeeded),
+        "failed": sum(1 for doc in documents if doc.get("status") == "failed"),
+        "images_per_s": rate(len(succeeded), last - first),
+        "submit_ms": percentiles_ms([s.latency_s for s in sent if s.status == 202]),
+        "stages_ms": {
+            stage: percentiles_ms([job[stage] for job in per_job if stage in job])
+            for stage in STAGES
+        },
+    }
+
+
+async def run_jobs(
+    client: httpx.AsyncClient,
+    images: ImageSet,
+    image_base_url: str,
+    mongo_url: str | None,
+    count: int,
+    *,
+    rate_per_s: float | None,
+    concurrency: int = 64,
+    uploads_only: bool = False,
+    pids: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    """`count` jobs at a fixed arrival rate (or all at once), waited for, summarized."""
+    request = job_request(client, images, image_base_url, count, uploads_only=uploads_only)
+    cpu: dict[str, Any] = {}
+    ops_before = await asyncio.to_thread(mongo_ops, mongo_url)
+    with cpu_account(pids or {}, cpu, count):
+        sent = await send_all(request, count, concurrency=concurrency, rate_per_s=rate_per_s)
+        ids = [s.body["id"] for s in sent if s.status == 202]
+        api_jobs = await wait_for_jobs(client, ids, timeout_s=max(300.0, count))
+    ops_after = await asyncio.to_thread(mongo_ops, mongo_url)
+    documents = await asyncio.to_thread(job_documents, mongo_url, api_jobs)
+    summary = summarize(sent, documents)
+    summary.update(cpu)
+    if ops_after:
+        # Every database operation per job, the benchmark's own polling (one read) included.
+        summary["mongo_ops_per_job"] = {
+            name: round((ops_after[name] - ops_before.get(name, 0)) / count, 2)
+            for name in ("insert", "query", "update", "delete", "getmore", "command")
+        }
+    summary["arrival"] = (
+        f"{rate_per_s:g}/s" if rate_per_s else f"all at once ({concurrency} in flight)"
+    )
+    return summary
