@@ -6,8 +6,9 @@ PY := $(VENV)/bin/python
 # `make test` adds the test tools and the Hugging Face exporter.
 LOCAL_STAMP := $(VENV)/.installed-local
 DEV_STAMP := $(VENV)/.installed-dev
+BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: install up test unit lint typecheck check clean
+.PHONY: install up test unit lint typecheck check clean bench deploy-check
 
 $(LOCAL_STAMP): pyproject.toml scripts/system-deps.sh
 	scripts/system-deps.sh $(PYTHON)
@@ -23,6 +24,15 @@ $(DEV_STAMP): $(LOCAL_STAMP)
 	touch $(DEV_STAMP)
 
 install: $(DEV_STAMP)
+
+$(BENCH_STAMP): $(LOCAL_STAMP)
+	$(PY) -m pip install -q -e '.[bench]'
+	touch $(BENCH_STAMP)
+
+## Every benchmark figure in one run on a stack of its own (README, "Benchmarks").
+## BENCH_ARGS passes options, e.g. BENCH_ARGS=--quick or BENCH_ARGS="--gateway URL".
+bench: $(BENCH_STAMP)
+	$(PY) -m bench $(BENCH_ARGS)
 
 ## Run the whole stack on 127.0.0.1 (Ctrl-C stops it).
 up: $(LOCAL_STAMP)
@@ -41,6 +51,10 @@ lint: $(DEV_STAMP)
 
 typecheck: $(DEV_STAMP)
 	$(VENV)/bin/mypy .
+
+## Render every Kubernetes overlay and validate it, the compose files and the Dockerfile (offline).
+deploy-check: $(DEV_STAMP)
+	VENV=$(VENV) scripts/check-deploy.sh
 
 check: lint typecheck test
 

@@ -10,6 +10,7 @@ how they send.
 
 import asyncio
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any, Self
@@ -56,6 +57,10 @@ def _form_fields(options: dict[str, Any]) -> dict[str, str]:
     return {k: v if isinstance(v, str) else json.dumps(v) for k, v in options.items()}
 
 
+def _idempotency(key: str | None) -> dict[str, str]:
+    return {} if key is None else {"Idempotency-Key": key}
+
+
 def _file_part(file: str | Path | bytes, filename: str | None) -> tuple[str, bytes]:
     if isinstance(file, bytes):
         return filename or "image", file
@@ -74,17 +79,30 @@ def _checked(response: httpx.Response) -> Any:
     raise ApiError(response.status_code, code, message)
 
 
+def _with_key(headers: dict[str, str] | None, api_key: str | None) -> dict[str, str]:
+    """`api_key`, else the `DEEPFAKE_API_KEY` environment variable, as a bearer token."""
+    merged = dict(headers or {})
+    api_key = api_key or os.environ.get("DEEPFAKE_API_KEY")
+    if api_key:
+        merged["Authorization"] = f"Bearer {api_key}"
+    return merged
+
+
 class DetectionClient:
     def __init__(
         self,
         base_url: str,
         *,
+        api_key: str | None = None,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         headers: dict[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._http = httpx.Client(
-            base_url=base_url, timeout=timeout_s, headers=headers, transport=transport
+            base_url=base_url,
+            timeout=timeout_s,
+            headers=_with_key(headers, api_key),
+            transport=transport,
         )
 
     def __enter__(self) -> Self:
@@ -96,19 +114,33 @@ class DetectionClient:
     def close(self) -> None:
         self._http.close()
 
-    def submit_url(self, image_url: str, **options: Any) -> Job:
+    def submit_url(
+        self, image_url: str, *, idempotency_key: str | None = None, **options: Any
+    ) -> Job:
+        """`idempotency_key`: sending the same call again returns the first job."""
         body = {"image_url": image_url, **job_options(**options)}
-        return Job.model_validate(_checked(self._http.post("/v1/jobs", json=body)))
+        headers = _idempotency(idempotency_key)
+        return Job.model_validate(_checked(self._http.post("/v1/jobs", json=body, headers=headers)))
 
     def submit_file(
-        self, file: str | Path | bytes, *, filename: str | None = None, **options: Any
+        self,
+        file: str | Path | bytes,
+        *,
+        filename: str | None = None,
+        idempotency_key: str | None = None,
+        **options: Any,
     ) -> Job:
         response = self._http.post(
             "/v1/jobs",
             files={"file": _file_part(file, filename)},
             data=_form_fields(job_options(**options)),
+            headers=_idempotency(idempotency_key),
         )
         return Job.model_validate(_checked(response))
+
+    def delete_job(self, job_id: str) -> None:
+        """Delete the job, its result and its image for good."""
+        _checked(self._http.delete(f"/v1/jobs/{job_id}"))
 
     def get_job(self, job_id: str) -> Job:
         return Job.model_validate(_checked(self._http.get(f"/v1/jobs/{job_id}")))
@@ -131,12 +163,16 @@ class AsyncDetectionClient:
         self,
         base_url: str,
         *,
+        api_key: str | None = None,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         headers: dict[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._http = httpx.AsyncClient(
-            base_url=base_url, timeout=timeout_s, headers=headers, transport=transport
+            base_url=base_url,
+            timeout=timeout_s,
+            headers=_with_key(headers, api_key),
+            transport=transport,
         )
 
     async def __aenter__(self) -> Self:
@@ -148,19 +184,35 @@ class AsyncDetectionClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def submit_url(self, image_url: str, **options: Any) -> Job:
+    async def submit_url(
+        self, image_url: str, *, idempotency_key: str | None = None, **options: Any
+    ) -> Job:
+        """`idempotency_key`: sending the same call again returns the first job."""
         body = {"image_url": image_url, **job_options(**options)}
-        return Job.model_validate(_checked(await self._http.post("/v1/jobs", json=body)))
+        headers = _idempotency(idempotency_key)
+        return Job.model_validate(
+            _checked(await self._http.post("/v1/jobs", json=body, headers=headers))
+        )
 
     async def submit_file(
-        self, file: str | Path | bytes, *, filename: str | None = None, **options: Any
+        self,
+        file: str | Path | bytes,
+        *,
+        filename: str | None = None,
+        idempotency_key: str | None = None,
+        **options: Any,
     ) -> Job:
         response = await self._http.post(
             "/v1/jobs",
             files={"file": _file_part(file, filename)},
             data=_form_fields(job_options(**options)),
+            headers=_idempotency(idempotency_key),
         )
         return Job.model_validate(_checked(response))
+
+    async def delete_job(self, job_id: str) -> None:
+        """Delete the job, its result and its image for good."""
+        _checked(await self._http.delete(f"/v1/jobs/{job_id}"))
 
     async def get_job(self, job_id: str) -> Job:
         return Job.model_validate(_checked(await self._http.get(f"/v1/jobs/{job_id}")))

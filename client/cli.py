@@ -59,7 +59,10 @@ def scan(args: argparse.Namespace) -> int:
         print("nothing to scan", file=sys.stderr)
         return 2
     progress = Progress(len(sources), "waiting" if args.wait else "submitting")
-    with DetectionClient(args.api) as client, ThreadPoolExecutor(args.concurrency) as pool:
+    with (
+        DetectionClient(args.api, api_key=args.api_key) as client,
+        ThreadPoolExecutor(args.concurrency) as pool,
+    ):
 
         def run(source: str) -> Scanned:
             scanned = _scan_one(client, source, args)
@@ -87,7 +90,7 @@ def _write(items: list[Scanned], args: argparse.Namespace) -> None:
 
 
 def models(args: argparse.Namespace) -> int:
-    with DetectionClient(args.api) as client:
+    with DetectionClient(args.api, api_key=args.api_key) as client:
         for model in client.list_models():
             default = " (default)" if model.default else ""
             size = "x".join(str(side) for side in model.input_size)
@@ -103,6 +106,11 @@ def parser() -> argparse.ArgumentParser:
         "--api",
         default=os.environ.get("DEEPFAKE_API", "http://127.0.0.1:8080"),
         help="the service's URL (env DEEPFAKE_API, default %(default)s)",
+    )
+    root.add_argument(
+        "--api-key",
+        default=os.environ.get("DEEPFAKE_API_KEY"),
+        help="an API key, dfk_... (env DEEPFAKE_API_KEY)",
     )
     commands = root.add_subparsers(dest="command", required=True)
     scan_cmd = commands.add_parser("scan", help="judge images")

@@ -13,6 +13,7 @@ from types import FrameType
 from devstack.servers import ServerError
 from devstack.stack import (
     DEFAULT_WEIGHTS_DIR,
+    LOCAL_DEVELOPMENT,
     REPO_ROOT,
     Ports,
     Stack,
@@ -53,7 +54,7 @@ def parse_args(argv: list[str] | None) -> StackConfig:
         help="folder of MesoNet HDF5 weights; missing files are downloaded "
         "(env DEVSTACK_MESONET_WEIGHTS_DIR, default %(default)s)",
     )
-    up.add_argument("--worker-concurrency", type=int, default=2)
+    up.add_argument("--worker-concurrency", type=int, default=StackConfig.worker_concurrency)
     args = parser.parse_args(argv)
     ports = Ports(**{port.name: getattr(args, port.name) for port in fields(Ports)})
     return StackConfig(
@@ -83,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         stack.start()
         print(f"\nAPI:  {stack.gateway_url}\nDocs: {stack.gateway_url}/docs", flush=True)
+        if LOCAL_DEVELOPMENT["GATEWAY_AUTH__DISABLED"] == "true":
+            print("Auth: off for local development (GATEWAY_AUTH__DISABLED=true)", flush=True)
+        targets = ", ".join(f"{name} {url}" for name, url in stack.metrics_urls.items())
+        print(f"Metrics: {targets}", flush=True)
         print(f"Logs: {stack.log_dir}\nCtrl-C stops everything.\n", flush=True)
         while (dead := stack.first_dead()) is None:
             time.sleep(1)

@@ -50,12 +50,21 @@ __all__ = [
 
 
 class RedisServer(ManagedProcess):
-    """Debian's `redis-server`, no persistence."""
+    """Debian's `redis-server`; no persistence unless `persistent` (an append-only file in
+    `data_dir`, fsynced every write, so a restart keeps every queued message)."""
 
-    def __init__(self, data_dir: Path, *, port: int | None = None, log_dir: Path | None = None):
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        port: int | None = None,
+        log_dir: Path | None = None,
+        persistent: bool = False,
+    ) -> None:
         super().__init__("redis", log_path=(log_dir or data_dir) / "redis.log")
         self.data_dir = data_dir
         self.port = port or free_port()
+        self.persistent = persistent
 
     @property
     def url(self) -> str:
@@ -71,7 +80,12 @@ class RedisServer(ManagedProcess):
         return [
             executable,
             *("--port", str(self.port), "--bind", HOST),
-            *("--save", "", "--appendonly", "no", "--dir", str(self.data_dir)),
+            *("--save", "", "--dir", str(self.data_dir)),
+            *(
+                ("--appendonly", "yes", "--appendfsync", "always")
+                if self.persistent
+                else ("--appendonly", "no")
+            ),
         ]
 
     def is_ready(self) -> bool:
@@ -226,6 +240,9 @@ class TritonServer(ManagedProcess):
             *(f"--http-address={HOST}", f"--http-port={self.http_port}"),
             *(f"--grpc-address={HOST}", f"--grpc-port={self.grpc_port}"),
             *(f"--metrics-address={HOST}", f"--metrics-port={self.metrics_port}"),
+            # Explicit control (every model loaded at start) lets a failing model be reloaded.
+            "--model-control-mode=explicit",
+            "--load-model=*",
             "--allow-gpu-metrics=false",
             "--log-verbose=0",
             "--exit-on-error=true",

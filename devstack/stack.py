@@ -1,10 +1,12 @@
-"""The whole service on 127.0.0.1: Redis, SecantusDB, moto S3, Triton, the gateway, a worker.
+"""The whole service on 127.0.0.1: Redis, SecantusDB, moto S3, Triton, the gateway, a worker
+and Celery beat (the reconciler's schedule).
 
 Data lives under one folder (`.local/` in the repo root by default); servers start in
 dependency order, each waited for, and stop in reverse order.
 """
 
 import logging
+import os
 import socket
 import sys
 import time
@@ -52,6 +54,7 @@ class Ports:
     triton_http: int = 8100
     triton_grpc: int = 8101
     triton_metrics: int = 8102
+    worker_metrics: int = 9808
 
 
 def port_flag(name: str) -> str:
@@ -67,8 +70,18 @@ class StackConfig:
     root: Path = REPO_ROOT / ".local"
     ports: Ports = field(default_factory=Ports)
     weights_dir: Path = DEFAULT_WEIGHTS_DIR
-    worker_concurrency: int = 2
+    # More processes than cores: a task spends most of its time waiting on MongoDB, the
+    # object store and Triton (`make bench`: 8 processes finish ~1.3x the jobs 2 do on 2 cores).
+    worker_concurrency: int = 8
     triton_instances: int = 2
+
+
+# `make up` is for trying the service on one's own machine: no API keys, said out loud.
+# The variables' values from the environment win, e.g. GATEWAY_AUTH__DISABLED=false.
+LOCAL_DEVELOPMENT = {
+    name: os.environ.get(name, default)
+    for name, default in {"GATEWAY_AUTH__DISABLED": "true"}.items()
+}
 
 
 def service_env(
@@ -112,8 +125,15 @@ def gateway_process(port: int, env: dict[str, str], log_dir: Path) -> ServicePro
 
 
 def worker_process(
-    env: dict[str, str], log_dir: Path, *, name: str = "worker", concurrency: int = 2
+    env: dict[str, str],
+    log_dir: Path,
+    *,
+    name: str = "worker",
+    concurrency: int = 2,
+    metrics_port: int = 0,
 ) -> ServiceProcess:
+    """A worker consuming every queue; `metrics_port` 0 serves no metrics (workers of one
+    host would clash on a shared default)."""
     command = [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker"]
     # Highest priority first (see storage.jobs.CONSUME_ORDER).
     command += ["-Q", ",".join(queue.value for queue in CONSUME_ORDER)]
@@ -126,10 +146,25 @@ def worker_process(
         log_path=log_dir / f"{name}.log",
         # `celery inspect ping` takes seconds; the worker logs "<name>@<host> ready." at once.
         ready=log_line_ready("ready."),
-        env=env,
+        env={**env, "WORKER_METRICS__PORT": str(metrics_port)},
         cwd=REPO_ROOT,
         # Warm shutdown lets running tasks finish (acks_late requeues them otherwise).
         stop_timeout_s=30.0,
+    )
+
+
+def beat_process(env: dict[str, str], log_dir: Path, schedule: Path) -> ServiceProcess:
+    """Celery beat: sends the reconciler's periodic tasks. One per deployment."""
+    schedule.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "celery", "-A", "worker.celery_app", "beat"]
+    command += ["--schedule", str(schedule), "--loglevel", "INFO"]
+    return ServiceProcess(
+        "beat",
+        command,
+        log_path=log_dir / "beat.log",
+        ready=log_line_ready("beat: Starting..."),
+        env=env,
+        cwd=REPO_ROOT,
     )
 
 
@@ -157,6 +192,16 @@ class Stack:
     def gateway_url(self) -> str:
         return f"http://{HOST}:{self.config.ports.gateway}"
 
+    @property
+    def metrics_urls(self) -> dict[str, str]:
+        """Prometheus scrape targets by server."""
+        ports = self.config.ports
+        return {
+            "gateway": f"{self.gateway_url}/metrics",
+            "worker": f"http://{HOST}:{ports.worker_metrics}/metrics",
+            "Triton": f"http://{HOST}:{ports.triton_metrics}/metrics",
+        }
+
     def start(self) -> None:
         config, ports, root = self.config, self.config.ports, self.config.root
         check_ports_free(ports)
@@ -178,9 +223,19 @@ class Stack:
             log_dir=self.log_dir,
         )
         self._launch(triton)
-        env = service_env(redis.url, mongo.url, s3.endpoint, triton.grpc_url)
+        env = {
+            **service_env(redis.url, mongo.url, s3.endpoint, triton.grpc_url),
+            **LOCAL_DEVELOPMENT,
+        }
         self._launch(gateway_process(ports.gateway, env, self.log_dir))
-        self._launch(worker_process(env, self.log_dir, concurrency=config.worker_concurrency))
+        worker = worker_process(
+            env,
+            self.log_dir,
+            concurrency=config.worker_concurrency,
+            metrics_port=ports.worker_metrics,
+        )
+        self._launch(worker)
+        self._launch(beat_process(env, self.log_dir, root / "beat" / "schedule"))
 
     def stop(self) -> None:
         while self.servers:

@@ -9,6 +9,7 @@ to OUT/metrics.json and the ROC curve to OUT/roc.png.
 
 import argparse
 import json
+import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -69,6 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--data", type=Path, required=True, help="folder with real/ and fake/")
     parser.add_argument("--api", default="http://127.0.0.1:8080", help="the gateway's URL")
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("DEEPFAKE_API_KEY"),
+        help="an API key, dfk_... (env DEEPFAKE_API_KEY)",
+    )
     parser.add_argument("--out", type=Path, default=Path("evaluation-report"))
     parser.add_argument("--model", help="detector to evaluate (default: the service's)")
     parser.add_argument("--threshold", type=float, default=0.5, help="fake at or above")
@@ -77,8 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     images = labelled_images(args.data)
+    headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
     with (
-        httpx.Client(base_url=args.api, timeout=30) as client,
+        httpx.Client(base_url=args.api, timeout=30, headers=headers) as client,
         ThreadPoolExecutor(args.concurrency) as pool,
     ):
         jobs = list(

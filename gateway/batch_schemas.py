@@ -32,6 +32,10 @@ class BatchCreate(JobOptions):
 
 class BatchOut(BaseModel):
     id: str
+    reading: bool = Field(
+        description="Rows are still being read into jobs: `total` and the counts still grow."
+    )
+    rows_read: int = Field(description="Rows read so far, valid or not.")
     total: int = Field(description="Jobs created (valid rows).")
     invalid_rows: int
     row_errors: list[RowError] = Field(description="The first 1000 invalid rows.")
@@ -47,11 +51,13 @@ class BatchOut(BaseModel):
         finished = sum(n for status, n in counts.items() if JobStatus(status).terminal)
         return cls(
             id=batch.id,
+            reading=not batch.sealed,
+            rows_read=batch.rows_read,
             total=batch.total,
             invalid_rows=batch.invalid_rows,
             row_errors=batch.row_errors,
             counts={JobStatus(status): n for status, n in counts.items()},
-            progress=finished / batch.total if batch.total else 1.0,
+            progress=finished / batch.total if batch.total else float(batch.sealed),
             cancelled_at=batch.cancelled_at,
             completed_at=batch.completed_at,
             created_at=batch.created_at,

@@ -13,11 +13,18 @@ logger = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
-    def __init__(self, status_code: int, code: ErrorCode, message: str) -> None:
+    def __init__(
+        self,
+        status_code: int,
+        code: ErrorCode,
+        message: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.code = code
         self.message = message
+        self.headers = headers
 
 
 # Codes raised by shared code (storage, URL checks) and the HTTP status each maps to.
@@ -45,8 +52,10 @@ def error_body(code: ErrorCode, message: str) -> dict[str, dict[str, str]]:
     return {"error": {"code": code.value, "message": message}}
 
 
-def error_response(status_code: int, code: ErrorCode, message: str) -> JSONResponse:
-    return JSONResponse(error_body(code, message), status_code=status_code)
+def error_response(
+    status_code: int, code: ErrorCode, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(error_body(code, message), status_code=status_code, headers=headers)
 
 
 def _describe_validation(error: RequestValidationError) -> str:
@@ -59,7 +68,7 @@ def _describe_validation(error: RequestValidationError) -> str:
 
 async def _api_error(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ApiError)
-    return error_response(error.status_code, error.code, error.message)
+    return error_response(error.status_code, error.code, error.message, error.headers)
 
 
 async def _service_error(_: Request, error: Exception) -> JSONResponse:

@@ -10,15 +10,20 @@ import tritonclient.grpc.aio as triton_aio
 from fastapi import FastAPI
 
 from gateway.api.deps import Clients
-from gateway.api.routes import batches, health, jobs, models, webhooks
+from gateway.api.routes import batches, health, jobs, metrics, models, webhooks
+from gateway.auth import open_access
 from gateway.errors import install_error_handlers
+from gateway.idempotency import Idempotency
 from gateway.limits import BodySizeLimit
+from gateway.metrics import GatewayMetrics, MetricsMiddleware
 from gateway.models import ModelCatalog
+from gateway.open_jobs import OpenJobs
 from gateway.producer import TaskSender, create_producer
 from gateway.settings import Settings, get_settings
 from storage.batches import BatchRepository
 from storage.objects import ObjectStore
 from storage.repository import JobRepository, create_mongo_client
+from storage.retention import Purger
 from storage.webhook_repository import WebhookRepository
 
 logger = logging.getLogger(__name__)
@@ -42,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await batches_repository.ensure_indexes()
         await anyio.to_thread.run_sync(objects.ensure_bucket)
         redis = aioredis.from_url(settings.celery.broker_url.get_secret_value())
+        app.state.access = await open_access(settings, mongo[settings.mongo.database], redis)
         triton = triton_aio.InferenceServerClient(url=settings.triton.url)
         app.state.clients = Clients(
             settings=settings,
@@ -53,6 +59,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             redis=redis,
             triton=triton,
             catalog=ModelCatalog(triton, settings.models_cache_s),
+            open_jobs=OpenJobs(jobs_repository.count_open, settings.open_jobs_cache_s),
+            purger=Purger(
+                mongo[settings.mongo.database],
+                lambda keys: anyio.to_thread.run_sync(objects.delete_images, keys),
+            ),
         )
         try:
             yield
@@ -68,17 +79,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    # Inside the body-size limit: what it spools has already passed the limit.
+    app.add_middleware(
+        Idempotency,
+        paths={"/v1/jobs", "/v1/batches"},
+        ttl_s=settings.idempotency_ttl_s,
+        lease_s=settings.idempotency_lease_s,
+        redis=lambda scope: scope["app"].state.clients.redis,
+    )
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_upload_bytes + _MULTIPART_OVERHEAD_BYTES,
         # Batch files are streamed to a spooled file, never held whole: a larger cap.
         path_limits={"/v1/batches": settings.max_batch_upload_bytes + _MULTIPART_OVERHEAD_BYTES},
     )
+    # Outermost: times whole requests and counts what the limits refuse too.
+    app.state.metrics = GatewayMetrics(settings.metrics)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics, routes=app.router.routes)
     app.include_router(health.router)
     app.include_router(jobs.router)
     app.include_router(models.router)
     app.include_router(webhooks.router)
     app.include_router(batches.router)
+    app.include_router(metrics.router)
     return app
 
 

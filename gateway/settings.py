@@ -2,9 +2,10 @@
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from storage.jobs import DEFAULT_TENANT
 from storage.settings import (
     CelerySettings,
     MongoSettings,
@@ -12,6 +13,33 @@ from storage.settings import (
     TritonSettings,
     VerdictSettings,
 )
+
+
+class AuthSettings(BaseModel):
+    # Local development only: every request acts for `bootstrap_tenant` with every scope.
+    disabled: bool = False
+    # Recorded at startup as an admin key of `bootstrap_tenant` (first deployment, tests).
+    bootstrap_admin_key: SecretStr | None = None
+    bootstrap_tenant: str = DEFAULT_TENANT
+    # How long a looked-up key is trusted before MongoDB is asked again (revocation delay).
+    cache_s: float = Field(default=10.0, ge=0)
+
+
+class RateLimitSettings(BaseModel):
+    """A token bucket per API key, kept in Redis so every gateway replica shares it."""
+
+    # Sustained requests per second per key; 0 turns the limit off.
+    requests_per_s: float = Field(default=50.0, ge=0)
+    burst: int = Field(default=100, ge=1)
+
+
+class MetricsSettings(BaseModel):
+    """`GET /metrics`: job counts and queue depths are read when Prometheus scrapes."""
+
+    # MongoDB and Redis each get this long per scrape; a late one's samples are left out.
+    timeout_s: float = Field(default=1.0, gt=0)
+    # Job counts are reused this long: several scrapers cost one aggregation.
+    jobs_cache_s: float = Field(default=10.0, ge=0)
 
 
 class Settings(BaseSettings):
@@ -24,6 +52,17 @@ class Settings(BaseSettings):
     celery: CelerySettings = CelerySettings()
     triton: TritonSettings = TritonSettings()
     verdict: VerdictSettings = VerdictSettings()
+    auth: AuthSettings = AuthSettings()
+    rate_limit: RateLimitSettings = RateLimitSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    # Jobs a tenant may have queued or running at once; 0 turns the limit off.
+    max_open_jobs: int = Field(default=200_000, ge=0)
+    # How old the count of a tenant's open jobs may get before it is read again.
+    open_jobs_cache_s: float = Field(default=5.0, ge=0)
+    # How long an `Idempotency-Key` and its response are kept.
+    idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)
+    # How long a request still running holds its key (a large batch file takes a while).
+    idempotency_lease_s: int = Field(default=900, ge=10)
     # How long the list of served models is reused before Triton is asked again.
     models_cache_s: float = Field(default=10.0, ge=0)
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1)

@@ -43,20 +43,40 @@ INPUT_SIZE: int = load_production_config().input[0].dims[0]
 MAX_BATCH_SIZE: int = load_production_config().max_batch_size
 
 
+def cpu_config(
+    instances: int, *, base: model_config_pb2.ModelConfig | None = None
+) -> model_config_pb2.ModelConfig:
+    """The production config (or `base`) placed on CPU instances, backend unchanged.
+
+    GPU-only settings (TensorRT/CUDA accelerators, CUDA graphs) would make loading fail on a
+    machine without a GPU; CPU accelerators (OpenVINO) and everything else are kept.
+    """
+    config = model_config_pb2.ModelConfig()
+    config.CopyFrom(base or load_production_config())
+    del config.instance_group[:]
+    config.instance_group.add(count=instances, kind=model_config_pb2.ModelInstanceGroup.KIND_CPU)
+    config.optimization.execution_accelerators.ClearField("gpu_execution_accelerator")
+    config.optimization.ClearField("cuda")
+    if not config.optimization.execution_accelerators.ListFields():
+        config.optimization.ClearField("execution_accelerators")
+    if not config.optimization.ListFields():
+        config.ClearField("optimization")
+    return config
+
+
 def local_config(
     instances: int = 2, *, base: model_config_pb2.ModelConfig | None = None
 ) -> model_config_pb2.ModelConfig:
-    """The production config (or `base`) with only the backend and the instances changed."""
-    config = model_config_pb2.ModelConfig()
-    config.CopyFrom(base or load_production_config())
+    """The production config (or `base`) served by the Python backend on CPU instances.
+
+    Name, tensors, batching, version policy and parameters are kept. The `optimization` block
+    configures ONNX Runtime (graph level, accelerators) and GPU copies, none of which the Python
+    backend reads; warmup exists for GPU start-up costs and would only slow every local start.
+    """
+    config = cpu_config(instances, base=base)
     config.backend = "python"
-    del config.instance_group[:]
-    config.instance_group.add(count=instances, kind=model_config_pb2.ModelInstanceGroup.KIND_CPU)
-    # GPU-only settings (TensorRT/CUDA accelerators, CUDA graphs) would make loading fail on CPU.
-    config.optimization.ClearField("execution_accelerators")
-    config.optimization.ClearField("cuda")
-    if not config.optimization.ListFields():
-        config.ClearField("optimization")
+    config.ClearField("optimization")
+    config.ClearField("model_warmup")
     return config
 
 
@@ -70,7 +90,11 @@ def detector_config(name: str, *, input_size: int | None = None) -> model_config
     config.CopyFrom(load_production_config())
     config.name = name
     if input_size is not None:
-        config.input[0].dims[:] = [input_size, input_size, 3]
+        dims = [input_size, input_size, 3]
+        config.input[0].dims[:] = dims
+        # Warmup samples must have the input's shape, or Triton refuses to load the model.
+        for sample in config.model_warmup:
+            sample.inputs[config.input[0].name].dims[:] = dims
     return config
 
 

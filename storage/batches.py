@@ -16,7 +16,7 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from storage.errors import ErrorCode
-from storage.jobs import DetectionMode, ModelRef, Thresholds, utcnow
+from storage.jobs import DEFAULT_TENANT, DetectionMode, ModelRef, Thresholds, utcnow
 from storage.repository import JobRepository
 from storage.webhook_repository import WebhookRepository
 from storage.webhooks import (
@@ -43,8 +43,21 @@ class RowError(BaseModel):
     message: str
 
 
+class BatchSource(BaseModel):
+    """The submitted rows, stored as a file until a worker has read them all."""
+
+    object_key: str
+    row_format: str  # storage.batch_rows.RowFormat
+    # Rows read at most: the batch limit, or the tenant's room for open jobs at submission.
+    row_limit: int
+    max_items: int
+    max_url_length: int
+    max_metadata_bytes: int
+
+
 class Batch(BaseModel):
     id: str = Field(default_factory=new_batch_id)
+    tenant_id: str = DEFAULT_TENANT
     model: ModelRef | None = None
     thresholds: Thresholds | None = None
     mode: DetectionMode = DetectionMode.FACES
@@ -53,6 +66,9 @@ class Batch(BaseModel):
     total: int = 0
     invalid_rows: int = 0
     row_errors: list[RowError] = Field(default_factory=list)
+    source: BatchSource | None = None
+    # Rows (valid or not) read from the source so far; a worker resuming skips them.
+    rows_read: int = 0
     sealed: bool = False
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -72,6 +88,7 @@ class BatchRepository:
 
     async def ensure_indexes(self) -> None:
         await self._batches.create_index([("created_at", ASCENDING)])
+        await self._batches.create_index([("sealed", ASCENDING), ("updated_at", ASCENDING)])
 
     async def insert(self, batch: Batch) -> None:
         await self._batches.insert_one(_to_document(batch))
@@ -88,11 +105,13 @@ class BatchRepository:
         document = await self._batches.find_one({"_id": batch_id}, {"cancelled_at": 1})
         return document is not None and document.get("cancelled_at") is not None
 
-    async def record_rows(self, batch_id: str, added: int, errors: list[RowError]) -> None:
-        """Count `added` jobs and `errors` invalid rows; describe errors up to the cap."""
+    async def record_chunk(
+        self, batch_id: str, rows_before: int, rows_after: int, added: int, errors: list[RowError]
+    ) -> bool:
+        """Count a chunk of rows once: only if nobody has counted past `rows_before` yet."""
         update: Document = {
             "$inc": {"total": added, "invalid_rows": len(errors)},
-            "$set": {"updated_at": utcnow()},
+            "$set": {"rows_read": rows_after, "updated_at": utcnow()},
         }
         if errors:
             current = await self._batches.find_one({"_id": batch_id}, {"invalid_rows": 1})
@@ -100,7 +119,20 @@ class BatchRepository:
             if room > 0:
                 described = [e.model_dump(mode="python") for e in errors[:room]]
                 update["$push"] = {"row_errors": {"$each": described}}
-        await self._batches.update_one({"_id": batch_id}, update)
+        outcome = await self._batches.update_one(
+            {"_id": batch_id, "rows_read": rows_before}, update
+        )
+        return outcome.modified_count == 1
+
+    async def stalled(self, before: datetime, limit: int) -> list[str]:
+        """Batches still being read whose reading has not moved since `before`."""
+        cursor = self._batches.find(
+            {"sealed": False, "updated_at": {"$lt": before}}, {"_id": 1}, limit=limit
+        )
+        return [str(document["_id"]) async for document in cursor]
+
+    async def delete(self, batch_id: str) -> None:
+        await self._batches.delete_one({"_id": batch_id})
 
     async def seal(self, batch_id: str) -> None:
         await self._batches.update_one(
@@ -147,7 +179,7 @@ async def batch_completed_deliveries(
     body = batch_completed_body(batch, counts)
     destinations: list[tuple[DestinationKind, str | None, str]] = [
         (DestinationKind.ENDPOINT, endpoint.id, endpoint.url)
-        for endpoint in await webhooks.endpoints_for(event_type)
+        for endpoint in await webhooks.endpoints_for(event_type, batch.tenant_id)
     ]
     if batch.callback_url is not None:
         destinations.append((DestinationKind.CALLBACK, None, batch.callback_url))
@@ -161,6 +193,7 @@ async def batch_completed_deliveries(
             endpoint_id=endpoint_id,
             url=url,
             batch_id=batch.id,
+            tenant_id=batch.tenant_id,
             body=body,
             next_attempt_at=utcnow(),
         )

@@ -23,6 +23,15 @@ class ErrorCode(StrEnum):
     UNKNOWN_MODEL = "unknown_model"
     SERVICE_UNAVAILABLE = "service_unavailable"
     INTERNAL_ERROR = "internal_error"
+    # Access: no valid API key, or a key without the scope the route needs.
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    # Limits per API key (request rate) and per tenant (jobs not yet finished).
+    RATE_LIMITED = "rate_limited"
+    TOO_MANY_OPEN_JOBS = "too_many_open_jobs"
+    # `Idempotency-Key` reused with another request, or while its first request still runs.
+    IDEMPOTENCY_KEY_MISMATCH = "idempotency_key_mismatch"
+    IDEMPOTENCY_KEY_IN_USE = "idempotency_key_in_use"
 
     # Job errors, recorded on a failed job by the workers.
     URL_FORBIDDEN = "url_forbidden"

@@ -47,12 +47,21 @@ class Queue(StrEnum):
     # Jobs of bulk batches: workers take from these only when the interactive queues are empty.
     FETCH_BULK = "fetch_bulk"
     INFERENCE_BULK = "inference_bulk"
+    # Reading a submitted batch's rows into jobs: after interactive work, before bulk jobs.
+    BATCHES = "batches"
+    # The reconciler's periodic passes: short and bounded, so taken before everything else.
+    MAINTENANCE = "maintenance"
 
 
 class TaskName(StrEnum):
     FETCH_IMAGE = "worker.fetch_image"
     RUN_INFERENCE = "worker.run_inference"
     DELIVER_WEBHOOK = "worker.deliver_webhook"
+    RECONCILE = "worker.reconcile"
+    CHECK_MODELS = "worker.check_models"
+    PURGE_EXPIRED = "worker.purge_expired"
+    EXPAND_BATCH = "worker.expand_batch"
+    RESUME_BATCHES = "worker.resume_batches"
 
 
 class Verdict(StrEnum):
@@ -73,6 +82,10 @@ class DetectionMode(StrEnum):
 class SourceKind(StrEnum):
     URL = "url"
     UPLOAD = "upload"
+
+
+# The tenant of everything created while authentication is off (local development).
+DEFAULT_TENANT = "default"
 
 
 def new_job_id() -> str:
@@ -113,6 +126,11 @@ class JobResult(BaseModel):
     face_detector: str | None = Field(
         default=None, description="name:version of the face detector, in face mode."
     )
+    reused_from: str | None = Field(
+        default=None,
+        description="The earlier job of the same tenant whose scores this result reuses: "
+        "identical image bytes, judged by the same model version in the same mode.",
+    )
 
 
 class JobError(BaseModel):
@@ -150,6 +168,7 @@ class Thresholds(BaseModel):
 
 class Job(BaseModel):
     id: str = Field(default_factory=new_job_id)
+    tenant_id: str = DEFAULT_TENANT
     status: JobStatus = JobStatus.QUEUED
     source: SourceKind
     image_url: str | None = None
@@ -172,6 +191,11 @@ class Job(BaseModel):
     # Set on jobs created by a bulk batch (`POST /v1/batches`).
     batch_id: str | None = None
     external_id: str | None = None
+    # The outbox flag: set by the terminal transition, cleared once the job's event (its
+    # deliveries, its batch's completion) is recorded; the reconciler emits what a dead
+    # worker left set.
+    event_pending: bool = False
+    event_emitted_at: datetime | None = None
 
 
 # Where each task runs: fetching and inference scale on their own.
@@ -179,6 +203,11 @@ TASK_QUEUES: dict[TaskName, Queue] = {
     TaskName.FETCH_IMAGE: Queue.FETCH,
     TaskName.RUN_INFERENCE: Queue.INFERENCE,
     TaskName.DELIVER_WEBHOOK: Queue.WEBHOOKS,
+    TaskName.RECONCILE: Queue.MAINTENANCE,
+    TaskName.CHECK_MODELS: Queue.MAINTENANCE,
+    TaskName.PURGE_EXPIRED: Queue.MAINTENANCE,
+    TaskName.EXPAND_BATCH: Queue.BATCHES,
+    TaskName.RESUME_BATCHES: Queue.MAINTENANCE,
 }
 
 # Where a batch job's tasks run instead: behind every interactive job.
@@ -192,9 +221,11 @@ BULK_TASK_QUEUES: dict[TaskName, Queue] = {
 # queue order strategy a worker takes from a queue only when every queue before it is empty,
 # so batch jobs run only in capacity the interactive ones leave idle.
 CONSUME_ORDER: tuple[Queue, ...] = (
+    Queue.MAINTENANCE,
     Queue.WEBHOOKS,
     Queue.INFERENCE,
     Queue.FETCH,
+    Queue.BATCHES,
     Queue.INFERENCE_BULK,
     Queue.FETCH_BULK,
 )

@@ -7,12 +7,15 @@ again and checks every address it is about to connect to (and every redirect hop
 import ipaddress
 import re
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from storage.errors import ErrorCode, PermanentError, TransientError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# (host, port) -> addresses; raises socket.gaierror like getaddrinfo.
+Resolver = Callable[[str, int], list[str]]
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -71,6 +74,8 @@ def validate_url(url: str, *, max_length: int = 2048) -> TargetUrl:
         raise _invalid(url, "port out of range")
     if "%" in host:  # an IPv6 zone id or an escaped name: neither is a public host
         raise _invalid(url, "host contains '%'")
+    # `localhost.` is `localhost`: one spelling, so the answer never depends on the resolver.
+    host = host.removesuffix(".")
     try:
         ipaddress.ip_address(host)
     except ValueError:
@@ -150,14 +155,22 @@ _PERMANENT_GAI_ERRORS = frozenset(
 )
 
 
-def resolve_and_check(host: str, port: int, *, allow_loopback: bool) -> list[IPAddress]:
+def system_resolver(host: str, port: int) -> list[str]:
+    """The addresses the system resolver gives for `host` (TCP), as strings."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    return [str(info[4][0]) for info in infos]
+
+
+def resolve_and_check(
+    host: str, port: int, *, allow_loopback: bool, resolver: Resolver = system_resolver
+) -> list[IPAddress]:
     """Resolve `host` once and check every address; connect only to what this returns.
 
     Any forbidden address refuses the whole host: a name that also points inside the
     network is hostile whichever address a client would have picked.
     """
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+        answers = resolver(host, port)
     except socket.gaierror as exc:
         if exc.errno in _PERMANENT_GAI_ERRORS:
             raise PermanentError(
@@ -171,9 +184,9 @@ def resolve_and_check(host: str, port: int, *, allow_loopback: bool) -> list[IPA
             ErrorCode.DNS_RESOLUTION_FAILED, f"host {host!r} is not a resolvable name"
         ) from exc
     addresses: list[IPAddress] = []
-    for info in infos:
+    for answer in answers:
         # IPv6 link-local results may carry a "%zone"; the address alone decides.
-        ip = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        ip = ipaddress.ip_address(answer.split("%", 1)[0])
         if ip not in addresses:
             addresses.append(ip)
     if not addresses:

@@ -1,14 +1,21 @@
-"""Original image bytes in an S3-compatible store, keyed by their SHA-256.
+"""Original image bytes in an S3-compatible store, keyed by tenant and SHA-256.
+
+Identical bytes of one tenant share one object; tenants never share objects, so deleting
+one tenant's data cannot touch another's.
 
 The `minio` client is synchronous: the gateway calls it from a worker thread.
 """
 
 import hashlib
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import BinaryIO
 
 import certifi
 import urllib3
 from minio import Minio
+from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 
 from storage.errors import ErrorCode, PermanentError
@@ -16,9 +23,9 @@ from storage.jobs import ImageRef
 from storage.settings import ObjectStoreSettings
 
 
-def image_key(sha256: str) -> str:
-    # Two levels of prefix keep listings of a bucket with millions of images browsable.
-    return f"images/{sha256[:2]}/{sha256}"
+def image_key(tenant_id: str, sha256: str) -> str:
+    # A level of hash prefix keeps listings of a bucket with millions of images browsable.
+    return f"images/{tenant_id}/{sha256[:2]}/{sha256}"
 
 
 class ObjectStore:
@@ -52,10 +59,10 @@ class ObjectStore:
         if not self._client.bucket_exists(self.bucket):
             raise RuntimeError(f"bucket {self.bucket!r} does not exist")
 
-    def put_image(self, content: bytes, content_type: str | None) -> ImageRef:
+    def put_image(self, content: bytes, content_type: str | None, tenant_id: str) -> ImageRef:
         """Store the bytes under their hash; storing the same bytes twice is harmless."""
         sha256 = hashlib.sha256(content).hexdigest()
-        key = image_key(sha256)
+        key = image_key(tenant_id, sha256)
         self._client.put_object(
             self.bucket,
             key,
@@ -81,3 +88,34 @@ class ObjectStore:
         finally:
             response.close()
             response.release_conn()
+
+    def put_batch_file(self, tenant_id: str, batch_id: str, stream: BinaryIO, length: int) -> str:
+        """Store a batch's submitted rows (streamed, never held whole); their key."""
+        key = f"batches/{tenant_id}/{batch_id}"
+        self._client.put_object(
+            self.bucket, key, stream, length=length, content_type="application/octet-stream"
+        )
+        return key
+
+    @contextmanager
+    def open_chunks(self, object_key: str) -> Iterator[Iterator[bytes]]:
+        """The object's bytes in chunks, read from the network as they are consumed."""
+        response = self._client.get_object(self.bucket, object_key)
+        try:
+            yield response.stream(64 * 1024)
+        finally:
+            response.close()
+            response.release_conn()
+
+    def delete_image(self, object_key: str) -> None:
+        """Remove the object; one already gone is not an error."""
+        self._client.remove_object(self.bucket, object_key)
+
+    def delete_images(self, object_keys: list[str]) -> None:
+        """Remove many objects, a thousand per request; ones already gone are fine."""
+        for start in range(0, len(object_keys), 1000):
+            batch = [DeleteObject(key) for key in object_keys[start : start + 1000]]
+            # Lazy: the requests happen as the errors are read.
+            errors = list(self._client.remove_objects(self.bucket, batch))
+            if errors:
+                raise RuntimeError(f"could not delete {len(errors)} objects: {errors[0]}")

@@ -6,10 +6,12 @@ backs off, so a job can never get a second result or move backwards.
 """
 
 from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
 from storage.jobs import (
     ImageRef,
@@ -23,6 +25,8 @@ from storage.jobs import (
 from storage.settings import MongoSettings
 
 Document = dict[str, Any]
+# Jobs with the same bytes looked at for one whose result can be reused.
+_REUSE_CANDIDATES = 50
 
 
 def create_mongo_client(settings: MongoSettings) -> AsyncMongoClient[Document]:
@@ -54,6 +58,9 @@ class JobRepository:
         await self._jobs.create_index([("status", ASCENDING), ("updated_at", ASCENDING)])
         await self._jobs.create_index([("created_at", ASCENDING)])
         await self._jobs.create_index([("batch_id", ASCENDING), ("status", ASCENDING)])
+        await self._jobs.create_index([("tenant_id", ASCENDING), ("status", ASCENDING)])
+        await self._jobs.create_index([("tenant_id", ASCENDING), ("image.sha256", ASCENDING)])
+        await self._jobs.create_index([("event_pending", ASCENDING), ("updated_at", ASCENDING)])
 
     async def ping(self) -> None:
         await self._jobs.database.command("ping")
@@ -70,6 +77,15 @@ class JobRepository:
         if jobs:
             await self._jobs.insert_many([_to_document(job) for job in jobs], ordered=False)
 
+    async def insert_new(self, jobs: Sequence[Job]) -> None:
+        """Insert what is not there yet: a chunk inserted again after a crash adds nothing."""
+        try:
+            await self.insert_many(jobs)
+        except BulkWriteError as error:
+            others = [e for e in error.details.get("writeErrors", []) if e.get("code") != 11000]
+            if others:
+                raise
+
     async def count_batch_by_status(self, batch_id: str) -> dict[str, int]:
         counts = {status.value: 0 for status in JobStatus}
         pipeline: list[Document] = [
@@ -77,6 +93,19 @@ class JobRepository:
             {"$group": {"_id": "$status", "count": {"$sum": 1}}},
         ]
         async for row in await self._jobs.aggregate(pipeline):
+            counts[str(row["_id"])] = int(row["count"])
+        return counts
+
+    async def count_by_status(self, max_time_ms: int = 1000) -> dict[str, int]:
+        """Jobs in each status, every status present; for metrics, so bounded in time."""
+        counts = {status.value: 0 for status in JobStatus}
+        pipeline: list[Document] = [
+            # A bound on `status` alone lets the planner answer from the (status, updated_at)
+            # index without reading a single document.
+            {"$match": {"status": {"$in": list(counts)}}},
+            {"$group": {"_id": "$status", "count": {"$sum": 1}}},
+        ]
+        async for row in await self._jobs.aggregate(pipeline, maxTimeMS=max_time_ms):
             counts[str(row["_id"])] = int(row["count"])
         return counts
 
@@ -111,6 +140,38 @@ class JobRepository:
         async for document in cursor:
             yield document
 
+    async def find_reusable(
+        self, job: Job, *, model_name: str, model_version: str, face_detector: str | None
+    ) -> Job | None:
+        """An earlier succeeded job of the tenant whose result `job` can reuse."""
+        if job.image is None:
+            return None
+        # Only the indexed fields go to the server (a wider query is not answered from the
+        # index by every server); the few jobs with these bytes are checked here.
+        cursor = self._jobs.find(
+            {"tenant_id": job.tenant_id, "image.sha256": job.image.sha256},
+            limit=_REUSE_CANDIDATES,
+        )
+        async for document in cursor:
+            result = document.get("result") or {}
+            if (
+                document["_id"] != job.id
+                and document.get("status") == JobStatus.SUCCEEDED.value
+                and document.get("mode") == job.mode.value
+                and result.get("model_name") == model_name
+                and result.get("model_version") == model_version
+                and result.get("face_detector") == face_detector
+            ):
+                return _from_document(document)
+        return None
+
+    async def count_open(self, tenant_id: str) -> int:
+        """The tenant's jobs not yet finished."""
+        unfinished = [s.value for s in JobStatus if not s.terminal]
+        return await self._jobs.count_documents(
+            {"tenant_id": tenant_id, "status": {"$in": unfinished}}
+        )
+
     async def get(self, job_id: str) -> Job | None:
         document = await self._jobs.find_one({"_id": job_id})
         return None if document is None else _from_document(document)
@@ -144,10 +205,48 @@ class JobRepository:
         return await self.transition(job_id, JobStatus.INFERRING, update)
 
     async def succeed(self, job_id: str, result: JobResult, fields: Document | None = None) -> bool:
-        update = {"result": result.model_dump(mode="python"), **(fields or {})}
+        update = {
+            "result": result.model_dump(mode="python"),
+            "event_pending": True,
+            **(fields or {}),
+        }
         return await self.transition(job_id, JobStatus.SUCCEEDED, update)
 
     async def fail(self, job_id: str, error: JobError) -> bool:
         return await self.transition(
-            job_id, JobStatus.FAILED, {"error": error.model_dump(mode="python")}
+            job_id,
+            JobStatus.FAILED,
+            {"error": error.model_dump(mode="python"), "event_pending": True},
+        )
+
+    # The reconciler's queries: bounded, and each served by an index of `ensure_indexes`.
+
+    async def stuck(self, status: JobStatus, before: datetime, limit: int) -> list[Job]:
+        """Jobs in non-terminal `status` untouched since `before`, oldest first."""
+        cursor = (
+            self._jobs.find({"status": status.value, "updated_at": {"$lt": before}})
+            .sort("updated_at", ASCENDING)
+            .limit(limit)
+        )
+        return [_from_document(document) async for document in cursor]
+
+    async def touch(self, job: Job) -> bool:
+        """Bump `updated_at` if the job is as read; the one caller that wins re-enqueues it."""
+        outcome = await self._jobs.update_one(
+            {"_id": job.id, "status": job.status.value, "updated_at": job.updated_at},
+            {"$set": {"updated_at": utcnow()}},
+        )
+        return outcome.modified_count == 1
+
+    async def unemitted(self, before: datetime, limit: int) -> list[str]:
+        """Terminal jobs whose event is still pending since `before`."""
+        cursor = self._jobs.find(
+            {"event_pending": True, "updated_at": {"$lt": before}}, {"_id": 1}
+        ).limit(limit)
+        return [str(document["_id"]) async for document in cursor]
+
+    async def mark_event_emitted(self, job_id: str) -> None:
+        await self._jobs.update_one(
+            {"_id": job_id, "event_pending": True},
+            {"$set": {"event_pending": False, "event_emitted_at": utcnow()}},
         )

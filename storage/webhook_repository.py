@@ -46,9 +46,12 @@ class WebhookRepository:
 
     async def ensure_indexes(self) -> None:
         await self._endpoints.create_index([("created_at", ASCENDING)])
+        await self._endpoints.create_index([("tenant_id", ASCENDING), ("created_at", ASCENDING)])
+        await self._deliveries.create_index([("tenant_id", ASCENDING), ("created_at", ASCENDING)])
         await self._deliveries.create_index([("job_id", ASCENDING)])
         await self._deliveries.create_index([("endpoint_id", ASCENDING)])
         await self._deliveries.create_index([("created_at", ASCENDING)])
+        await self._deliveries.create_index([("status", ASCENDING), ("next_attempt_at", ASCENDING)])
 
     # Endpoints
 
@@ -59,12 +62,15 @@ class WebhookRepository:
         document = await self._endpoints.find_one({"_id": endpoint_id})
         return None if document is None else WebhookEndpoint.model_validate(_fields(document))
 
-    async def list_endpoints(self) -> list[WebhookEndpoint]:
-        cursor = self._endpoints.find({}).sort("created_at", DESCENDING)
+    async def list_endpoints(self, tenant_id: str) -> list[WebhookEndpoint]:
+        cursor = self._endpoints.find({"tenant_id": tenant_id}).sort("created_at", DESCENDING)
         return [WebhookEndpoint.model_validate(_fields(d)) async for d in cursor]
 
-    async def endpoints_for(self, event_type: EventType) -> list[WebhookEndpoint]:
-        cursor = self._endpoints.find({"disabled": False, "event_types": event_type.value})
+    async def endpoints_for(self, event_type: EventType, tenant_id: str) -> list[WebhookEndpoint]:
+        """The tenant's enabled endpoints subscribed to `event_type`."""
+        cursor = self._endpoints.find(
+            {"tenant_id": tenant_id, "disabled": False, "event_types": event_type.value}
+        )
         return [WebhookEndpoint.model_validate(_fields(d)) async for d in cursor]
 
     async def delete_endpoint(self, endpoint_id: str) -> bool:
@@ -124,12 +130,13 @@ class WebhookRepository:
     async def list_deliveries(
         self,
         *,
+        tenant_id: str,
         endpoint_id: str | None = None,
         job_id: str | None = None,
         status: DeliveryStatus | None = None,
         limit: int = 50,
     ) -> list[Delivery]:
-        query: Document = {}
+        query: Document = {"tenant_id": tenant_id}
         if endpoint_id is not None:
             query["endpoint_id"] = endpoint_id
         if job_id is not None:
@@ -207,5 +214,32 @@ class WebhookRepository:
                 "claimed": 0,
             },
             {"$set": {"status": DeliveryStatus.FAILED.value, "next_attempt_at": None}},
+        )
+        return outcome.modified_count == 1
+
+    async def stalled(self, before: datetime, limit: int) -> list[Delivery]:
+        """Pending deliveries whose next attempt was due before `before` and that no task has
+        touched since: their task was lost (a killed worker, a broker that lost its data)."""
+        cursor = self._deliveries.find(
+            {
+                "status": DeliveryStatus.PENDING.value,
+                "next_attempt_at": {"$lt": before},
+                "updated_at": {"$lt": before},
+            }
+        ).limit(limit)
+        return [Delivery.model_validate(_fields(d)) async for d in cursor]
+
+    async def touch(self, delivery: Delivery) -> bool:
+        """Bump `updated_at` if the delivery is as read; the one caller that wins re-enqueues
+        its next attempt."""
+        outcome = await self._deliveries.update_one(
+            {
+                "_id": delivery.id,
+                "status": DeliveryStatus.PENDING.value,
+                "series": delivery.series,
+                "claimed": delivery.claimed,
+                "updated_at": delivery.updated_at,
+            },
+            {"$set": {"updated_at": utcnow()}},
         )
         return outcome.modified_count == 1

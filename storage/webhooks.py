@@ -16,7 +16,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from storage.jobs import JobStatus, utcnow
+from storage.jobs import DEFAULT_TENANT, JobStatus, utcnow
 
 
 class EventType(StrEnum):
@@ -69,6 +69,7 @@ class PreviousSecret(BaseModel):
 
 class WebhookEndpoint(BaseModel):
     id: str = Field(default_factory=new_endpoint_id)
+    tenant_id: str = DEFAULT_TENANT
     url: str
     event_types: list[EventType]
     description: str | None = None
@@ -95,6 +96,7 @@ class Attempt(BaseModel):
 
 class Delivery(BaseModel):
     id: str
+    tenant_id: str = DEFAULT_TENANT
     message_id: str
     event_type: EventType
     destination: DestinationKind

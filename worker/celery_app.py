@@ -4,13 +4,26 @@ from celery import Celery
 from celery.signals import worker_process_init, worker_process_shutdown
 from kombu.entity import Queue as KombuQueue
 
-from storage.jobs import TASK_QUEUES, Queue
+from storage.jobs import TASK_QUEUES, Queue, TaskName
+from worker import broker_guard, metrics
 from worker.settings import get_settings
+
+broker_guard.install()
 
 
 def create_app() -> Celery:
     settings = get_settings()
-    app = Celery("worker", include=["worker.tasks", "worker.webhook_tasks"])
+    app = Celery(
+        "worker",
+        include=[
+            "worker.tasks",
+            "worker.webhook_tasks",
+            "worker.retention",
+            "worker.batch_tasks",
+            "worker.reconciler",
+        ],
+    )
+    reconciler = settings.reconciler
     app.conf.update(
         broker_url=settings.celery.broker_url.get_secret_value(),
         broker_connection_retry_on_startup=True,
@@ -36,11 +49,37 @@ def create_app() -> Celery:
         accept_content=["json"],
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
+        # Sent by `celery -A worker.celery_app beat` (one beat process per deployment). A
+        # pass not started within its interval is dropped: the next one does its work.
+        beat_schedule={
+            "reconcile": {
+                "task": TaskName.RECONCILE.value,
+                "schedule": reconciler.interval_s,
+                "options": {"expires": reconciler.interval_s},
+            },
+            "resume-batches": {
+                "task": TaskName.RESUME_BATCHES.value,
+                "schedule": reconciler.interval_s,
+                "options": {"expires": reconciler.interval_s},
+            },
+            "purge-expired": {
+                "task": TaskName.PURGE_EXPIRED.value,
+                "schedule": settings.retention.interval_s,
+                "options": {"expires": settings.retention.interval_s},
+            },
+            "check-models": {
+                "task": TaskName.CHECK_MODELS.value,
+                "schedule": reconciler.model_check_interval_s,
+                "options": {"expires": reconciler.model_check_interval_s},
+            },
+        },
     )
     return app
 
 
 app = create_app()
+# Served by the main process from the files that every pool process writes.
+metrics.connect_signals(get_settings().metrics)
 
 
 @worker_process_init.connect

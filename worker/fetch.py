@@ -155,7 +155,12 @@ def _fetch_hop(target: TargetUrl, settings: FetchSettings) -> FetchedImage | str
                         ErrorCode.FETCH_REJECTED,
                         f"{target.host} answered {response.status} without a Location",
                     )
-                return urljoin(target.original, location)
+                try:
+                    return urljoin(target.original, location)
+                except ValueError as error:  # urljoin parses too: "http://[::1/" raises
+                    raise PermanentError(
+                        ErrorCode.INVALID_URL, f"{target.host} redirected to an invalid URL"
+                    ) from error
             _check_status(response.status, target.host)
             return FetchedImage(
                 content=_read_body(response, target.host, settings.max_bytes),

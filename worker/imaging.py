@@ -30,16 +30,23 @@ def check_image(content: bytes, settings: ImageSettings) -> tuple[str, int, int]
     return detected.name, width, height
 
 
-def decode_upright(content: bytes, settings: ImageSettings) -> npt.NDArray[np.uint8]:
+def decode_upright(
+    content: bytes, settings: ImageSettings, *, at_least: int | None = None
+) -> npt.NDArray[np.uint8]:
     """The image decoded once: RGB uint8 (height, width, 3), EXIF orientation applied.
 
     A photo taken sideways is judged upright. Images with a side above `max_side` are
-    shrunk first (faces stay far larger than the detector's smallest).
+    shrunk first (faces stay far larger than the detector's smallest). A caller that needs
+    no more than `at_least` pixels a side gets a JPEG decoded at a reduced scale (1/2 to
+    1/8, in the DCT: several times faster) that keeps both sides at or above it.
     """
     with _open(content, settings) as image:
         try:
+            # Draft mode scales only while both sides stay >= the size asked for.
+            wanted = min(at_least or settings.max_side, settings.max_side)
+            image.draft(None, (wanted, wanted))
             image.load()
-            upright = ImageOps.exif_transpose(image).convert("RGB")
+            upright = _eight_bit(ImageOps.exif_transpose(image)).convert("RGB")
             if max(upright.size) > settings.max_side:
                 upright.thumbnail((settings.max_side, settings.max_side), Image.Resampling.BOX)
         except _DECODE_ERRORS as error:
@@ -60,7 +67,7 @@ def decode_image(
     content: bytes, settings: ImageSettings, size: tuple[int, int]
 ) -> npt.NDArray[np.uint8]:
     """`decode_upright` then `resize_whole`: the image judged as one face."""
-    return resize_whole(decode_upright(content, settings), size)
+    return resize_whole(decode_upright(content, settings, at_least=max(size)), size)
 
 
 @contextmanager
@@ -81,6 +88,14 @@ def _open(content: bytes, settings: ImageSettings) -> Iterator[Image.Image]:
             raise _decode_failed(error) from error
         with image:
             yield image
+
+
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """16-bit greyscale (PNG) as 8-bit: Pillow's own conversion clips above 255, not scales."""
+    if image.mode not in ("I", "I;16", "I;16B", "I;16L"):
+        return image
+    high_bytes = np.clip(np.asarray(image) >> 8, 0, 255).astype(np.uint8)
+    return Image.fromarray(high_bytes, "L")
 
 
 def _decode_failed(error: BaseException) -> PermanentError:

@@ -16,6 +16,7 @@ from tritonclient.utils import InferenceServerException
 from storage.contract import ModelSignature, parse_signature
 from storage.errors import ErrorCode, PermanentError, TransientError
 from storage.jobs import ModelRef
+from storage.model_probe import probe_inputs
 from storage.settings import TritonSettings
 
 # gRPC codes that mean "the server or model is not there right now": worth retrying.
@@ -26,6 +27,15 @@ _TRANSIENT_STATUSES = {
     "StatusCode.ABORTED",
     "StatusCode.CANCELLED",
     "StatusCode.INTERNAL",  # also what a dying Python-backend stub answers
+}
+
+# What a request answers when the server, not the model, is the problem: a probe failing so
+# says nothing about the model, and reloading it would not help.
+_SERVER_PROBLEMS = {
+    "StatusCode.UNAVAILABLE",
+    "StatusCode.DEADLINE_EXCEEDED",
+    "StatusCode.RESOURCE_EXHAUSTED",
+    "StatusCode.CANCELLED",
 }
 
 
@@ -76,6 +86,7 @@ class DetectorClient:
             url=settings.url, channel_args=_CHANNEL_ARGS
         )
         self._signatures: dict[ModelRef, ModelSignature] = {}
+        self._versions: dict[ModelRef, str] = {}
         self._face_sizes: dict[ModelRef, int] = {}
 
     def close(self) -> None:
@@ -106,6 +117,17 @@ class DetectorClient:
             except ValueError as error:
                 raise _contract_broken(model, error) from error
         return self._signatures[model]
+
+    def served_version(self, model: ModelRef) -> str:
+        """The version a request for `model` reaches: the one named, else the newest served
+        (Triton's default version policy serves only the newest); looked up once."""
+        if model.version:
+            return model.version
+        if model not in self._versions:
+            versions = [str(v) for v in self._metadata(model).get("versions") or []]
+            numeric = [v for v in versions if v.isdigit()]
+            self._versions[model] = max(numeric, key=int) if numeric else ""
+        return self._versions[model]
 
     def face_detector_size(self, model: ModelRef) -> int:
         """The face detector's square input side, from its metadata (checked once)."""
@@ -161,3 +183,41 @@ class DetectorClient:
             model_name=response.model_name,
             model_version=response.model_version,
         )
+
+    def ready_models(self) -> list[str]:
+        """The names of the models Triton reports ready."""
+        try:
+            index: dict[str, Any] = self._client.get_model_repository_index(as_json=True)
+        except InferenceServerException as error:
+            raise to_service_error(error) from error
+        models = index.get("models") or []
+        return sorted({str(m["name"]) for m in models if m.get("state") == "READY"})
+
+    def probe(self, name: str) -> str | None:
+        """One all-zero request to a ready model: None if it answers, else its error.
+
+        TransientError when the server itself is unreachable or too slow.
+        """
+        try:
+            metadata: dict[str, Any] = self._client.get_model_metadata(name, as_json=True)
+            inputs = []
+            for input_name, datatype, zeros in probe_inputs(metadata):
+                tensor = grpcclient.InferInput(input_name, list(zeros.shape), datatype)
+                tensor.set_data_from_numpy(zeros)
+                inputs.append(tensor)
+            self._client.infer(name, inputs, client_timeout=self._settings.timeout_s)
+        except ValueError:
+            return None  # a model with inputs no probe can fill is not probed
+        except InferenceServerException as error:
+            if str(error.status() or "") in _SERVER_PROBLEMS:
+                raise to_service_error(error) from error
+            return str(error.message())
+        return None
+
+    def reload(self, name: str) -> None:
+        """Load the model again (Triton must run with `--model-control-mode=explicit`); the
+        old instances serve until the new ones are ready."""
+        try:
+            self._client.load_model(name)
+        except InferenceServerException as error:
+            raise to_service_error(error) from error

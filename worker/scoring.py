@@ -60,19 +60,39 @@ def find_faces(
     return faces, f"{model.name}:{version}"
 
 
+def job_model(job: Job, settings: Settings) -> ModelRef:
+    """The detector the job names, else the worker's default."""
+    return job.model or ModelRef(
+        name=settings.triton.model_name, version=settings.triton.model_version
+    )
+
+
+def job_thresholds(job: Job, settings: Settings) -> Thresholds:
+    return job.thresholds or Thresholds(
+        fake=settings.verdict.fake_threshold, real=settings.verdict.real_threshold
+    )
+
+
+def face_model(settings: Settings) -> ModelRef:
+    return ModelRef(
+        name=settings.triton.face_model_name, version=settings.triton.face_model_version
+    )
+
+
 def score_image(
     content: bytes, job: Job, detector: DetectorClient, settings: Settings, timer: Timer
 ) -> JobResult:
-    model = job.model or ModelRef(
-        name=settings.triton.model_name, version=settings.triton.model_version
-    )
-    thresholds = job.thresholds or Thresholds(
-        fake=settings.verdict.fake_threshold, real=settings.verdict.real_threshold
-    )
+    model = job_model(job, settings)
+    thresholds = job_thresholds(job, settings)
     signature = detector.signature(model)
-    rgb = decode_upright(content, settings.image)
+    # A whole image is judged at the model's input size: decode no larger than needed.
+    # Face crops are cut from the full-size image.
+    whole = job.mode is DetectionMode.WHOLE_IMAGE
+    rgb = decode_upright(
+        content, settings.image, at_least=max(signature.width, signature.height) if whole else None
+    )
     timer.lap("decode")
-    if job.mode is DetectionMode.WHOLE_IMAGE:
+    if whole:
         prediction = detector.predict(
             model, resize_whole(rgb, (signature.width, signature.height))[None]
         )
@@ -86,10 +106,7 @@ def score_image(
             model_version=prediction.model_version,
         )
 
-    face_model = ModelRef(
-        name=settings.triton.face_model_name, version=settings.triton.face_model_version
-    )
-    faces, face_detector = find_faces(detector, face_model, rgb, settings.faces)
+    faces, face_detector = find_faces(detector, face_model(settings), rgb, settings.faces)
     timer.lap("face_detection")
     if not faces:
         return JobResult(
@@ -97,7 +114,7 @@ def score_image(
             verdict=Verdict.NO_FACE,
             mode=job.mode,
             model_name=model.name,
-            model_version=model.version,
+            model_version=detector.served_version(model),
             face_detector=face_detector,
         )
     crops = crop_faces(rgb, faces, settings.faces.crop_margin, signature.height)

@@ -43,6 +43,46 @@ class RetrySettings(BaseModel):
     backoff_max_s: float = Field(default=60.0, ge=0)
 
 
+class MetricsSettings(BaseModel):
+    # The main process serves Prometheus metrics here; 0 turns worker metrics off.
+    port: int = Field(default=9808, ge=0, le=65535)
+    # Loopback by default; containers set 0.0.0.0 so that Prometheus can reach it.
+    host: str = "127.0.0.1"
+
+
+class ReconcilerSettings(BaseModel):
+    """The periodic passes that recover what a crash lost (see worker.reconciler)."""
+
+    interval_s: float = Field(default=30.0, gt=0)
+    # A queued or running job untouched this long, whose queue is drained, lost its task.
+    # Keep it above the longest task plus its retry waits (the retry backoff bounds them).
+    stuck_after_s: float = Field(default=600.0, gt=0)
+    # A terminal job whose event is still pending this long: its worker died emitting it.
+    event_after_s: float = Field(default=60.0, gt=0)
+    # A pending delivery due and untouched this long lost its task; keep it above the
+    # webhook timeout, or an attempt still being sent is sent twice.
+    delivery_after_s: float = Field(default=300.0, gt=0)
+    # Documents of each kind handled per pass: a backlog is worked off over several passes.
+    batch_limit: int = Field(default=500, ge=1)
+    # How often every loaded model is probed with one request (and reloaded when it fails).
+    model_check_interval_s: float = Field(default=15.0, gt=0)
+
+
+class RetentionSettings(BaseModel):
+    """How long data is kept, counted from the job's creation; 0 keeps it forever.
+
+    Images go first (they are only needed to score the job); results, batches and webhook
+    deliveries go when `results_days` have passed. `DELETE` on a job or batch removes it
+    at once.
+    """
+
+    images_days: float = Field(default=7.0, ge=0)
+    results_days: float = Field(default=30.0, ge=0)
+    interval_s: float = Field(default=300.0, gt=0)
+    # Jobs handled per pass; a backlog is worked off over several passes.
+    batch_limit: int = Field(default=5000, ge=1)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="WORKER_", env_nested_delimiter="__", extra="ignore"
@@ -58,9 +98,16 @@ class Settings(BaseSettings):
     faces: FaceSettings = FaceSettings()
     retry: RetrySettings = RetrySettings()
     webhook: WebhookSettings = WebhookSettings()
+    reconciler: ReconcilerSettings = ReconcilerSettings()
+    retention: RetentionSettings = RetentionSettings()
+    metrics: MetricsSettings = MetricsSettings()
     # A task running longer is interrupted and retried as a transient failure: the fetch
     # read timeout is per read, so a server trickling bytes would otherwise hold a worker.
     task_time_limit_s: float = Field(default=120.0, gt=0)
+    # Identical bytes of a tenant, judged by the same model version: reuse the earlier scores.
+    reuse_results: bool = True
+    # Chunks of 500 rows one task reads from a submitted batch before handing on.
+    batch_chunks_per_task: int = Field(default=20, ge=1)
 
 
 @lru_cache

@@ -16,9 +16,11 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 from storage.errors import ErrorCode, PermanentError, ServiceError, TransientError
 from storage.imageformat import BY_NAME
 from storage.jobs import Job, JobError, JobStatus, TaskName, task_queue
+from worker import metrics
 from worker.celery_app import app
 from worker.fetch import fetch_url
 from worker.imaging import check_image
+from worker.reuse import reused_result
 from worker.runtime import Runtime, get_runtime
 from worker.scoring import Timer, score_image
 from worker.settings import RetrySettings, Settings, get_settings
@@ -46,6 +48,7 @@ def _handle_failure(task: Task, runtime: Runtime, job_id: str, error: Exception)
         logger.warning("job %s: %s, retry in %.1fs", job_id, error.message, delay)
         raise task.retry(countdown=delay, exc=error)
     logger.info("job %s failed: %s %s", job_id, error.code, error.message)
+    metrics.job_failed(task, error.code)
     if runtime.run(runtime.jobs.fail(job_id, JobError(code=error.code, message=error.message))):
         emit_job_event(runtime, job_id)
 
@@ -95,8 +98,10 @@ def _fetch(runtime: Runtime, job_id: str) -> None:
     timer = Timer()
     fetched = fetch_url(job.image_url, runtime.settings.fetch)
     timer.lap("fetch")
+    metrics.observe_stages(timer.durations_ms)
     format_name, _, _ = check_image(fetched.content, runtime.settings.image)
-    image = runtime.objects.put_image(fetched.content, BY_NAME[format_name].media_type)
+    media_type = BY_NAME[format_name].media_type
+    image = runtime.objects.put_image(fetched.content, media_type, job.tenant_id)
     fields = {"durations_ms.fetch": timer.durations_ms["fetch"]}
     if runtime.run(runtime.jobs.start_inferring(job_id, image, fields)):
         _hand_to_inference(job)
@@ -124,9 +129,12 @@ def _infer(runtime: Runtime, job_id: str) -> None:
         logger.warning("job %s is not ready for inference (%s)", job_id, job.status)
         return
     timer = Timer()
-    content = runtime.objects.get_image(job.image)
-    timer.lap("load")
-    result = score_image(content, job, runtime.detector, settings, timer)
+    result = reused_result(runtime, job)
+    if result is None:
+        content = runtime.objects.get_image(job.image)
+        timer.lap("load")
+        result = score_image(content, job, runtime.detector, settings, timer)
+    metrics.observe_stages(timer.durations_ms)
     durations = {f"durations_ms.{stage}": ms for stage, ms in timer.durations_ms.items()}
     # Conditional: a second run of this task for the same job writes nothing and emits nothing.
     if runtime.run(runtime.jobs.succeed(job_id, result, durations)):

@@ -25,6 +25,7 @@ from storage.webhooks import (
     delivery_id,
     event_message_id,
 )
+from worker import metrics
 from worker.celery_app import app
 from worker.runtime import Runtime, get_runtime
 from worker.settings import get_settings
@@ -36,22 +37,26 @@ _STORE_RETRIES = 5
 
 
 def emit_job_event(runtime: Runtime, job_id: str) -> None:
-    """Create and enqueue one delivery per destination of the job's terminal event.
+    """Create and enqueue one delivery per destination of the job's terminal event, and
+    complete the job's batch if it was the last one; then clear the job's `event_pending`.
 
     Never raises: the job's outcome is already recorded and must not be retried over a
-    lost event, which is logged instead.
+    lost event. Whatever a crash or an outage leaves undone, the reconciler redoes: an
+    event still pending is emitted again (creating a delivery twice is a no-op), a delivery
+    never enqueued is enqueued.
     """
     try:
         created = runtime.run(_create_deliveries(runtime, job_id))
+        created += runtime.run(_complete_batch(runtime, job_id))
+        runtime.run(runtime.jobs.mark_event_emitted(job_id))
+    except Exception:
+        logger.exception("job %s: its event could not be emitted; it stays pending", job_id)
+        return
+    try:
         for delivery in created:
             deliver_webhook.apply_async(args=[delivery.id, delivery.series, 1])
     except Exception:
-        logger.exception("job %s: its webhook event could not be emitted", job_id)
-    try:
-        for delivery in runtime.run(_complete_batch(runtime, job_id)):
-            deliver_webhook.apply_async(args=[delivery.id, delivery.series, 1])
-    except Exception:
-        logger.exception("job %s: its batch could not be completed", job_id)
+        logger.exception("job %s: a delivery could not be enqueued", job_id)
 
 
 async def _complete_batch(runtime: Runtime, job_id: str) -> list[Delivery]:
@@ -67,6 +72,7 @@ async def _create_deliveries(runtime: Runtime, job_id: str) -> list[Delivery]:
     event_type = None if job is None else JOB_EVENTS.get(job.status)
     if job is None or event_type is None:
         return []
+    metrics.job_finished(job)  # a rare second emission (after a crash) records it twice
     message_id = event_message_id(job.id, event_type)
     payload = {
         "type": event_type.value,
@@ -76,7 +82,7 @@ async def _create_deliveries(runtime: Runtime, job_id: str) -> list[Delivery]:
     body = json.dumps(payload, separators=(",", ":"))
     destinations: list[tuple[DestinationKind, str | None, str]] = [
         (DestinationKind.ENDPOINT, endpoint.id, endpoint.url)
-        for endpoint in await runtime.webhooks.endpoints_for(event_type)
+        for endpoint in await runtime.webhooks.endpoints_for(event_type, job.tenant_id)
     ]
     if job.callback_url is not None:
         destinations.append((DestinationKind.CALLBACK, None, job.callback_url))
@@ -90,6 +96,7 @@ async def _create_deliveries(runtime: Runtime, job_id: str) -> list[Delivery]:
             endpoint_id=endpoint_id,
             url=url,
             job_id=job.id,
+            tenant_id=job.tenant_id,
             body=body,
             next_attempt_at=utcnow(),
         )
@@ -143,6 +150,7 @@ def _deliver(runtime: Runtime, delivery_id: str, series: int, number: int) -> fl
     )
     next_at = None if decision.delay_s is None else now + timedelta(seconds=decision.delay_s)
     runtime.run(runtime.webhooks.record_attempt(delivery.id, attempt, decision.status, next_at))
+    metrics.delivery_attempted(delivery, result, decision)
     logger.info(
         "delivery %s attempt %d.%d: %s -> %s",
         delivery.id,

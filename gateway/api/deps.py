@@ -10,11 +10,13 @@ from fastapi import Depends, Request
 from gateway.batches import BatchSubmitter
 from gateway.jobs import Submitter
 from gateway.models import ModelCatalog
+from gateway.open_jobs import OpenJobs
 from gateway.producer import TaskSender
 from gateway.settings import Settings
 from storage.batches import BatchRepository
 from storage.objects import ObjectStore
 from storage.repository import JobRepository
+from storage.retention import Purger
 from storage.webhook_repository import WebhookRepository
 
 
@@ -29,14 +31,20 @@ class Clients:
     redis: aioredis.Redis
     triton: triton_aio.InferenceServerClient
     catalog: ModelCatalog
+    purger: Purger
+    open_jobs: OpenJobs
 
     @property
     def submitter(self) -> Submitter:
-        return Submitter(self.settings, self.jobs, self.objects, self.tasks, self.catalog)
+        return Submitter(
+            self.settings, self.jobs, self.objects, self.tasks, self.catalog, self.open_jobs
+        )
 
     @property
     def batch_submitter(self) -> BatchSubmitter:
-        return BatchSubmitter(self.submitter, self.jobs, self.batches, self.webhooks, self.tasks)
+        return BatchSubmitter(
+            self.submitter, self.jobs, self.batches, self.webhooks, self.tasks, self.objects
+        )
 
 
 def get_clients(request: Request) -> Clients:

@@ -14,6 +14,7 @@ from PIL import Image
 from devstack.process import ServiceProcess, free_port
 from devstack.servers import MongoServer, RedisServer, S3Server, TritonServer
 from devstack.stack import gateway_process, service_env, worker_process
+from tests.e2e.clients import ADMIN_KEY, CreateKey, api_client, key_creator
 from tests.e2e.jobs import ImageServer
 from tests.e2e.receiver import Receiver, running_receiver
 
@@ -39,6 +40,14 @@ TEST_SETTINGS = {
     "WORKER_WEBHOOK__RETRY_SCHEDULE_S": "[0.2, 0.5, 1]",
     "WORKER_WEBHOOK__ALLOW_LOOPBACK": "true",
     "WORKER_WEBHOOK__CALLBACK_SECRET": CALLBACK_SECRET,
+    "GATEWAY_AUTH__BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
+    "GATEWAY_AUTH__CACHE_S": "1",
+    # Tests submit the same sample images again and again and expect them scored each time;
+    # test_reuse.py runs its own gateway and worker with reuse on.
+    "WORKER_REUSE_RESULTS": "false",
+    # Tests poll hard; the rate-limit test gives its own key a small limit.
+    "GATEWAY_RATE_LIMIT__REQUESTS_PER_S": "100000",
+    "GATEWAY_RATE_LIMIT__BURST": "100000",
 }
 
 
@@ -60,7 +69,9 @@ def worker(
     stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServiceProcess]:
     logs = tmp_path_factory.mktemp("worker")
-    with worker_process(stack_env, logs, name="e2e", concurrency=WORKER_CONCURRENCY) as service:
+    with worker_process(
+        stack_env, logs, name="e2e", concurrency=WORKER_CONCURRENCY, metrics_port=free_port()
+    ) as service:
         yield service
 
 
@@ -73,7 +84,7 @@ def gateway(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory)
 
 @pytest.fixture
 def api(gateway: str, worker: ServiceProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=gateway, timeout=30) as client:
+    with api_client(gateway) as client:
         yield client
 
 
@@ -109,3 +120,9 @@ def image_server(
 def receiver() -> Iterator[Receiver]:
     with running_receiver() as running:
         yield running
+
+
+@pytest.fixture
+def create_key(stack_env: dict[str, str]) -> CreateKey:
+    """`python -m gateway.keys create` against the stack; returns the new raw key."""
+    return key_creator(stack_env)

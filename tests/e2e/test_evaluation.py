@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from evaluation.__main__ import main
+from tests.e2e.clients import ADMIN_KEY
 
 pytestmark = pytest.mark.e2e
 
@@ -20,7 +21,10 @@ def test_evaluation_writes_its_json_and_png(
         for crop in (samples_dir / source).glob("*.jpg"):
             (data / label / crop.name).write_bytes(crop.read_bytes())
     out = tmp_path / "report"
-    assert main(["--api", gateway, "--data", str(data), "--out", str(out)]) == 0
+    assert (
+        main(["--api", gateway, "--api-key", ADMIN_KEY, "--data", str(data), "--out", str(out)])
+        == 0
+    )
     report = json.loads((out / "metrics.json").read_text())
     assert report["count"] == 4
     assert report["accuracy"] == 1.0

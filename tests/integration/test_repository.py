@@ -93,3 +93,15 @@ async def test_a_redelivered_stage_may_re_enter_but_never_skip(jobs: JobReposito
     assert loaded.status is JobStatus.FAILED
     assert loaded.error is not None
     assert loaded.error.code is ErrorCode.IMAGE_NOT_FOUND
+
+
+async def test_open_jobs_are_counted_per_tenant(jobs: JobRepository) -> None:
+    tenant = "open-count"
+    queued = [Job(tenant_id=tenant, source=SourceKind.URL, image_url="https://e.com/a.jpg")]
+    queued += [Job(tenant_id=tenant, source=SourceKind.URL, image_url="https://e.com/b.jpg")]
+    await jobs.insert_many([*queued, Job(tenant_id="elsewhere", source=SourceKind.UPLOAD)])
+    assert await jobs.count_open(tenant) == 2
+    assert await jobs.start_fetching(queued[0].id)
+    assert await jobs.count_open(tenant) == 2
+    assert await jobs.fail(queued[0].id, JobError(code=ErrorCode.CANCELLED, message="x"))
+    assert await jobs.count_open(tenant) == 1

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
-from storage.jobs import utcnow
+from storage.jobs import DEFAULT_TENANT, utcnow
 from storage.repository import create_mongo_client
 from storage.settings import MongoSettings
 from storage.signing import new_secret
@@ -66,7 +66,7 @@ async def test_a_delivery_is_created_once_per_event_and_destination(
     assert await webhooks.create_delivery(_delivery("job_once"))
     assert not await webhooks.create_delivery(_delivery("job_once"))
     assert await webhooks.create_delivery(_delivery("job_once", "callback:https://x.example/"))
-    assert len(await webhooks.list_deliveries(job_id="job_once")) == 2
+    assert len(await webhooks.list_deliveries(tenant_id=DEFAULT_TENANT, job_id="job_once")) == 2
 
 
 async def test_each_attempt_is_claimed_once_and_stale_series_do_nothing(
@@ -117,9 +117,12 @@ async def test_rotation_keeps_the_old_secret_for_the_grace_period(
     assert stored is not None
     assert stored.signing_secrets(utcnow()) == [rotated.secret, endpoint.secret]
     assert stored.signing_secrets(utcnow() + timedelta(seconds=61)) == [rotated.secret]
-    assert [e.id for e in await webhooks.endpoints_for(EventType.JOB_FAILED)].count(endpoint.id)
+    subscribed = await webhooks.endpoints_for(EventType.JOB_FAILED, DEFAULT_TENANT)
+    assert endpoint.id in [e.id for e in subscribed]
+    assert not await webhooks.endpoints_for(EventType.JOB_FAILED, "another-tenant")
     assert await webhooks.disable_endpoint(endpoint.id, "410")
     assert not await webhooks.disable_endpoint(endpoint.id, "410")
-    assert endpoint.id not in [e.id for e in await webhooks.endpoints_for(EventType.JOB_FAILED)]
+    subscribed = await webhooks.endpoints_for(EventType.JOB_FAILED, DEFAULT_TENANT)
+    assert endpoint.id not in [e.id for e in subscribed]
     assert await webhooks.delete_endpoint(endpoint.id)
     assert await webhooks.rotate_secret(endpoint.id, new_secret(), grace_s=60) is None

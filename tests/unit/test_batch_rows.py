@@ -5,13 +5,14 @@ import json
 
 import pytest
 
-from gateway.batch_rows import (
+from storage.batch_rows import (
     BatchFileError,
     Row,
     RowFormat,
     RowLimits,
     guess_format,
     parse_rows,
+    text_lines,
 )
 from storage.batches import RowError
 from storage.errors import ErrorCode
@@ -84,3 +85,11 @@ def test_the_format_follows_the_name_or_type(
     filename: str | None, content_type: str | None, expected: RowFormat
 ) -> None:
     assert guess_format(filename, content_type) is expected
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 64])
+def test_text_lines_match_a_text_file_whatever_the_chunks(size: int) -> None:
+    content = '\ufeffimage_url,x\r\nhttps://a/é.jpg,"two\nlines"\rlast\n\nend'.encode()
+    chunks = [content[i : i + size] for i in range(0, len(content), size)]
+    expected = list(io.TextIOWrapper(io.BytesIO(content), encoding="utf-8-sig", newline=""))
+    assert list(text_lines(chunks)) == expected

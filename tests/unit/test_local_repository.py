@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 from google.protobuf import text_format  # type: ignore[import-untyped]
 from tritonclient.grpc import model_config_pb2
 
-from model_repository import local, mesonet
+from model_repository import faces, local, mesonet
 
 
 def test_production_config_is_the_gpu_contract() -> None:
@@ -19,13 +20,29 @@ def test_production_config_is_the_gpu_contract() -> None:
         64,
     )
     assert [(g.count, g.kind) for g in config.instance_group] == [
-        (1, model_config_pb2.ModelInstanceGroup.KIND_GPU)
+        (2, model_config_pb2.ModelInstanceGroup.KIND_GPU)
     ]
     batching = config.dynamic_batching
     assert list(batching.preferred_batch_size) == [8, 16, 32, 64]
     assert max(batching.preferred_batch_size) <= config.max_batch_size
     assert batching.max_queue_delay_microseconds == 2000
     assert config.version_policy.latest.num_versions == 1
+    assert not config.HasField("optimization")  # CUDA by default; TensorRT is added on demand
+
+
+@pytest.mark.parametrize("config", [local.load_production_config(), faces.load_config()])
+def test_warmup_samples_fit_the_inputs(config: model_config_pb2.ModelConfig) -> None:
+    (tensor,) = config.input
+    assert [sample.batch_size for sample in config.model_warmup] == [1, config.max_batch_size]
+    for sample in config.model_warmup:
+        assert list(sample.inputs) == [tensor.name]
+        warm = sample.inputs[tensor.name]
+        assert (warm.data_type, list(warm.dims)) == (tensor.data_type, list(tensor.dims))
+
+
+def test_detector_config_resizes_the_warmup_with_the_input() -> None:
+    config = local.detector_config("vit", input_size=224)
+    assert {tuple(s.inputs["image"].dims) for s in config.model_warmup} == {(224, 224, 3)}
 
 
 def test_constants_come_from_the_config() -> None:
@@ -54,21 +71,43 @@ def test_local_config_changes_only_backend_and_instances() -> None:
     assert derived.output == production.output
     assert derived.max_batch_size == production.max_batch_size
     assert derived.dynamic_batching == production.dynamic_batching
+    assert derived.version_policy == production.version_policy
+    assert not derived.model_warmup  # GPU start-up costs only; it would slow every local start
     assert _without_placement(derived) == _without_placement(production)
     assert production.backend == "onnxruntime"  # the cached production config is untouched
 
 
-def test_gpu_only_optimizations_are_dropped() -> None:
+def _tuned_for_gpu() -> model_config_pb2.ModelConfig:
     config = model_config_pb2.ModelConfig()
     config.CopyFrom(local.load_production_config())
     config.optimization.cuda.graphs = True
     config.optimization.execution_accelerators.gpu_execution_accelerator.add(name="tensorrt")
+    config.optimization.execution_accelerators.cpu_execution_accelerator.add(name="openvino")
     config.optimization.input_pinned_memory.enable = True
-    derived = local.local_config(base=config)
+    config.parameters["source"].string_value = "some/checkpoint"
+    return config
+
+
+def test_cpu_config_drops_only_gpu_settings() -> None:
+    derived = local.cpu_config(1, base=_tuned_for_gpu())
+    assert derived.backend == "onnxruntime"
+    assert [(g.count, g.kind) for g in derived.instance_group] == [
+        (1, model_config_pb2.ModelInstanceGroup.KIND_CPU)
+    ]
     assert not derived.optimization.HasField("cuda")
-    assert not derived.optimization.HasField("execution_accelerators")
-    assert derived.optimization.input_pinned_memory.enable  # not GPU-only: kept
-    assert not local.local_config().HasField("optimization")  # none in production: none here
+    accelerators = derived.optimization.execution_accelerators
+    assert not accelerators.gpu_execution_accelerator
+    assert [a.name for a in accelerators.cpu_execution_accelerator] == ["openvino"]
+    assert derived.optimization.input_pinned_memory.enable
+    assert derived.model_warmup == local.load_production_config().model_warmup
+    assert not local.cpu_config(1).HasField("optimization")  # none in production: none here
+
+
+def test_python_backend_drops_every_onnx_runtime_setting() -> None:
+    derived = local.local_config(base=_tuned_for_gpu())
+    assert not derived.HasField("optimization")
+    assert not derived.model_warmup
+    assert derived.parameters["source"].string_value == "some/checkpoint"  # provenance kept
 
 
 def test_build_local_repository_writes_a_loadable_layout(tmp_path: Path) -> None:
@@ -101,4 +140,5 @@ def _without_placement(config: model_config_pb2.ModelConfig) -> model_config_pb2
     stripped.CopyFrom(config)
     stripped.ClearField("backend")
     stripped.ClearField("instance_group")
+    stripped.ClearField("model_warmup")
     return stripped

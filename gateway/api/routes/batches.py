@@ -2,11 +2,10 @@
 
 import csv
 import io
-import itertools
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from enum import StrEnum
-from typing import Any
+from typing import Any, BinaryIO
 
 import anyio.to_thread
 from fastapi import APIRouter, Request, Response
@@ -15,24 +14,16 @@ from starlette.datastructures import UploadFile
 
 from gateway.api.deps import ClientsDep
 from gateway.api.forms import options_from_form, validated
-from gateway.batch_rows import (
-    BatchFileError,
-    Row,
-    RowLimits,
-    check_row,
-    guess_format,
-    parse_rows,
-)
+from gateway.auth import Principal, ReadAccess, SubmitAccess
 from gateway.batch_schemas import BatchCreate, BatchOut, batch_path
-from gateway.batches import Chunk
 from gateway.errors import ApiError
 from gateway.schemas import ErrorOut, JobOptions
-from storage.batches import Batch, RowError
+from storage.batch_rows import RowFormat, guess_format
+from storage.batches import Batch
 from storage.errors import ErrorCode
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
 
-CHUNK_ROWS = 500
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut}}
 _RESULT_FIELDS = ["external_id", "status", "result", "error"]
 _CSV_COLUMNS = ["external_id", "job_id", "status", "verdict", "fake_probability", "error_code"]
@@ -50,33 +41,33 @@ class ResultFormat(StrEnum):
     responses={status: {"model": ErrorOut} for status in (413, 415, 422, 503)},
     summary="Submit many image URLs: JSON `items`, or a CSV/JSONL `file` (multipart)",
 )
-async def create_batch(request: Request, response: Response, clients: ClientsDep) -> BatchOut:
-    settings = clients.settings
-    limits = RowLimits(settings.max_url_length, settings.max_metadata_bytes)
+async def create_batch(
+    request: Request, response: Response, clients: ClientsDep, principal: SubmitAccess
+) -> BatchOut:
+    tenant_id = principal.tenant_id
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     batches = clients.batch_submitter
     if content_type == "application/json":
         body = validated(BatchCreate, await request.body())
         options = JobOptions.model_validate(body.model_dump(exclude={"items"}))
-        items = [item.model_dump() for item in body.items]
-        chunks = _inline_chunks(items, limits)
-        batch = await batches.create(options, chunks)
+        # One item per line: the item's position is its row number, as in a JSONL file.
+        lines = b"".join(
+            json.dumps(item.model_dump(), separators=(",", ":")).encode() + b"\n"
+            for item in body.items
+        )
+        batch = await batches.create(
+            options, io.BytesIO(lines), len(lines), RowFormat.JSONL, tenant_id
+        )
     elif content_type == "multipart/form-data":
-        # Starlette spools the file part to disk past 1 MiB; rows are read from it lazily.
+        # Starlette spools the file part to disk past 1 MiB; it is streamed on to storage.
         async with request.form(max_files=1) as form:
             upload = form.get("file")
             if not isinstance(upload, UploadFile):
                 raise ApiError(422, ErrorCode.INVALID_REQUEST, "the form needs a 'file' part")
             options = options_from_form(form)
             row_format = guess_format(upload.filename, upload.content_type)
-            text = io.TextIOWrapper(upload.file, encoding="utf-8-sig", errors="replace", newline="")
-            rows = parse_rows(text, row_format, limits)
-            try:
-                batch = await batches.create(options, _file_chunks(rows))
-            except BatchFileError as error:
-                raise ApiError(422, ErrorCode.INVALID_REQUEST, str(error)) from error
-            finally:
-                text.detach()
+            length = await anyio.to_thread.run_sync(_checked_length, upload.file, row_format)
+            batch = await batches.create(options, upload.file, length, row_format, tenant_id)
     else:
         raise ApiError(
             415,
@@ -87,37 +78,56 @@ async def create_batch(request: Request, response: Response, clients: ClientsDep
     return BatchOut.from_batch(batch, await clients.jobs.count_batch_by_status(batch.id))
 
 
-async def _inline_chunks(items: list[dict[str, Any]], limits: RowLimits) -> AsyncIterator[Chunk]:
-    for start in range(0, len(items), CHUNK_ROWS):
-        part = items[start : start + CHUNK_ROWS]
-        yield [check_row(start + i + 1, item, limits) for i, item in enumerate(part)]
+def _checked_length(file: BinaryIO, row_format: RowFormat) -> int:
+    """The file's size; a CSV without an image_url column is refused before it is stored."""
+    if row_format is RowFormat.CSV:
+        header = file.readline(64 * 1024).decode("utf-8-sig", errors="replace")
+        columns = next(csv.reader([header]), [])
+        if "image_url" not in [column.strip() for column in columns]:
+            raise ApiError(
+                422,
+                ErrorCode.INVALID_REQUEST,
+                "the CSV needs a header row with an image_url column",
+            )
+    length = file.seek(0, io.SEEK_END)
+    file.seek(0)
+    return length
 
 
-async def _file_chunks(rows: Iterator[Row | RowError]) -> AsyncIterator[Chunk]:
-    # Reading and parsing block on the spooled file: one chunk at a time off the event loop.
-    while chunk := await anyio.to_thread.run_sync(lambda: list(itertools.islice(rows, CHUNK_ROWS))):
-        yield chunk
-
-
-async def _batch(clients: ClientsDep, batch_id: str) -> Batch:
+async def _batch(clients: ClientsDep, batch_id: str, principal: Principal) -> Batch:
     batch = await clients.batches.get(batch_id) if len(batch_id) <= 64 else None
-    if batch is None:
+    if batch is None or batch.tenant_id != principal.tenant_id:
         raise ApiError(404, ErrorCode.BATCH_NOT_FOUND, f"no batch with id {batch_id!r}")
     return batch
 
 
 @router.get("/{batch_id}", response_model=BatchOut, responses=_NOT_FOUND)
-async def get_batch(batch_id: str, clients: ClientsDep) -> BatchOut:
-    batch = await _batch(clients, batch_id)
+async def get_batch(batch_id: str, clients: ClientsDep, principal: ReadAccess) -> BatchOut:
+    batch = await _batch(clients, batch_id, principal)
     return BatchOut.from_batch(batch, await clients.jobs.count_batch_by_status(batch.id))
 
 
+@router.delete(
+    "/{batch_id}",
+    status_code=204,
+    responses=_NOT_FOUND,
+    summary="Delete the batch and every job of it, with results, deliveries and images",
+)
+async def delete_batch(batch_id: str, clients: ClientsDep, principal: SubmitAccess) -> Response:
+    deleted = None
+    if len(batch_id) <= 64:
+        deleted = await clients.purger.delete_batch(principal.tenant_id, batch_id)
+    if deleted is None:
+        raise ApiError(404, ErrorCode.BATCH_NOT_FOUND, f"no batch with id {batch_id!r}")
+    return Response(status_code=204)
+
+
 @router.post("/{batch_id}/cancel", response_model=BatchOut, responses=_NOT_FOUND)
-async def cancel_batch(batch_id: str, clients: ClientsDep) -> BatchOut:
+async def cancel_batch(batch_id: str, clients: ClientsDep, principal: SubmitAccess) -> BatchOut:
     """Jobs still queued fail with `cancelled`; jobs already running finish."""
-    await _batch(clients, batch_id)
+    await _batch(clients, batch_id, principal)
     await clients.batch_submitter.cancel(batch_id)
-    batch = await _batch(clients, batch_id)
+    batch = await _batch(clients, batch_id, principal)
     return BatchOut.from_batch(batch, await clients.jobs.count_batch_by_status(batch.id))
 
 
@@ -127,9 +137,12 @@ async def cancel_batch(batch_id: str, clients: ClientsDep) -> BatchOut:
     summary="Every job of the batch, streamed: one JSON object per line, or CSV",
 )
 async def batch_results(
-    batch_id: str, clients: ClientsDep, format: ResultFormat = ResultFormat.JSONL
+    batch_id: str,
+    clients: ClientsDep,
+    principal: ReadAccess,
+    format: ResultFormat = ResultFormat.JSONL,
 ) -> StreamingResponse:
-    await _batch(clients, batch_id)
+    await _batch(clients, batch_id, principal)
     documents = clients.jobs.batch_jobs(batch_id, _RESULT_FIELDS)
     if format is ResultFormat.CSV:
         return StreamingResponse(_csv_lines(documents), media_type="text/csv")

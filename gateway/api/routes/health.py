@@ -4,11 +4,13 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 import anyio.to_thread
+import tritonclient.grpc.aio as triton_aio
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from gateway.api.deps import Clients, ClientsDep
 from gateway.schemas import ReadinessOut
+from storage.model_probe import probe_inputs
 
 router = APIRouter(tags=["health"])
 
@@ -16,6 +18,23 @@ router = APIRouter(tags=["health"])
 @router.get("/healthz")
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
+
+
+class ModelFailing(RuntimeError):
+    """Reported ready, yet a probe request fails (e.g. a Python-backend stub died)."""
+
+
+async def _probe(client: triton_aio.InferenceServerClient, name: str, version: str) -> None:
+    metadata = await client.get_model_metadata(name, version, as_json=True)
+    inputs = []
+    for input_name, datatype, zeros in probe_inputs(metadata):
+        tensor = triton_aio.InferInput(input_name, list(zeros.shape), datatype)
+        tensor.set_data_from_numpy(zeros)
+        inputs.append(tensor)
+    try:
+        await client.infer(name, inputs, model_version=version)
+    except triton_aio.InferenceServerException as error:
+        raise ModelFailing(f"model {name!r}: {error.message()}") from error
 
 
 async def _check_triton(clients: Clients) -> None:
@@ -26,6 +45,8 @@ async def _check_triton(clients: Clients) -> None:
     ):
         if not await clients.triton.is_model_ready(name, version):
             raise RuntimeError(f"model {name!r} is not ready")
+        # Readiness alone misses a model that fails every request: one request shows it.
+        await _probe(clients.triton, name, version)
 
 
 def _checks(clients: Clients) -> dict[str, Callable[[], Awaitable[object]]]:

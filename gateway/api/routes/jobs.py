@@ -7,6 +7,7 @@ from starlette.datastructures import UploadFile
 
 from gateway.api.deps import ClientsDep, JobsDep
 from gateway.api.forms import FORM_FIELDS, options_from_form, validated
+from gateway.auth import Principal, ReadAccess, SubmitAccess
 from gateway.errors import ApiError
 from gateway.schemas import ErrorOut, JobCreate, JobOptions, JobOut, job_path
 from storage.errors import ErrorCode
@@ -52,14 +53,16 @@ _REQUEST_BODY = {
     openapi_extra={"requestBody": _REQUEST_BODY},
     summary="Submit an image by URL (JSON) or as an upload (multipart)",
 )
-async def create_job(request: Request, response: Response, clients: ClientsDep) -> JobOut:
+async def create_job(
+    request: Request, response: Response, clients: ClientsDep, principal: SubmitAccess
+) -> JobOut:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
         body = validated(JobCreate, await request.body())
         options = JobOptions.model_validate(body.model_dump(exclude={"image_url"}))
-        job = await clients.submitter.submit_url(body.image_url, options)
+        job = await clients.submitter.submit_url(body.image_url, options, principal.tenant_id)
     elif content_type == "multipart/form-data":
-        job = await _create_from_upload(request, clients)
+        job = await _create_from_upload(request, clients, principal)
     else:
         raise ApiError(
             415,
@@ -70,7 +73,7 @@ async def create_job(request: Request, response: Response, clients: ClientsDep) 
     return JobOut.from_job(job)
 
 
-async def _create_from_upload(request: Request, clients: ClientsDep) -> Job:
+async def _create_from_upload(request: Request, clients: ClientsDep, principal: Principal) -> Job:
     async with request.form(max_files=1, max_fields=len(FORM_FIELDS)) as form:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
@@ -78,12 +81,25 @@ async def _create_from_upload(request: Request, clients: ClientsDep) -> Job:
         options = options_from_form(form)
         # The body limit already bounds this read.
         content = await upload.read()
-    return await clients.submitter.submit_upload(content, options)
+    return await clients.submitter.submit_upload(content, options, principal.tenant_id)
+
+
+@router.delete(
+    "/{job_id}",
+    status_code=204,
+    responses={404: {"model": ErrorOut}},
+    summary="Delete the job, its result, its webhook deliveries and its image, for good",
+)
+async def delete_job(job_id: str, clients: ClientsDep, principal: SubmitAccess) -> Response:
+    if len(job_id) > 64 or not await clients.purger.delete_job(principal.tenant_id, job_id):
+        raise ApiError(404, ErrorCode.JOB_NOT_FOUND, f"no job with id {job_id!r}")
+    return Response(status_code=204)
 
 
 @router.get("/{job_id}", response_model=JobOut, responses={404: {"model": ErrorOut}})
-async def get_job(job_id: str, jobs: JobsDep) -> JobOut:
+async def get_job(job_id: str, jobs: JobsDep, principal: ReadAccess) -> JobOut:
     job = await jobs.get(job_id) if len(job_id) <= 64 else None
-    if job is None:
+    # Another tenant's job answers exactly like one that does not exist.
+    if job is None or job.tenant_id != principal.tenant_id:
         raise ApiError(404, ErrorCode.JOB_NOT_FOUND, f"no job with id {job_id!r}")
     return JobOut.from_job(job)

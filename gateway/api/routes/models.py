@@ -4,6 +4,7 @@ from fastapi import APIRouter
 from tritonclient.utils import InferenceServerException
 
 from gateway.api.deps import ClientsDep
+from gateway.auth import ReadAccess
 from gateway.errors import ApiError
 from gateway.schemas import ErrorOut, ModelOut
 from storage.errors import ErrorCode
@@ -12,7 +13,7 @@ router = APIRouter(prefix="/v1/models", tags=["models"])
 
 
 @router.get("", response_model=list[ModelOut], responses={503: {"model": ErrorOut}})
-async def list_models(clients: ClientsDep) -> list[ModelOut]:
+async def list_models(clients: ClientsDep, _: ReadAccess) -> list[ModelOut]:
     try:
         detectors = await clients.catalog.detectors()
     except InferenceServerException as error:

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from gateway.api.deps import ClientsDep, WebhooksDep
+from gateway.auth import AdminAccess, Principal
 from gateway.errors import ApiError
 from gateway.schemas import ErrorOut
 from gateway.webhook_schemas import (
@@ -28,20 +29,24 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut}}
 _MAX_ID_LENGTH = 64
 
 
-async def _endpoint(webhooks: WebhookRepository, webhook_id: str) -> WebhookEndpoint:
+async def _endpoint(
+    webhooks: WebhookRepository, webhook_id: str, principal: Principal
+) -> WebhookEndpoint:
     endpoint = (
         await webhooks.get_endpoint(webhook_id) if len(webhook_id) <= _MAX_ID_LENGTH else None
     )
-    if endpoint is None:
+    if endpoint is None or endpoint.tenant_id != principal.tenant_id:
         raise ApiError(404, ErrorCode.WEBHOOK_NOT_FOUND, f"no webhook with id {webhook_id!r}")
     return endpoint
 
 
-async def _delivery(webhooks: WebhookRepository, delivery_id: str) -> Delivery:
+async def _delivery(
+    webhooks: WebhookRepository, delivery_id: str, principal: Principal
+) -> Delivery:
     found = None
     if len(delivery_id) <= _MAX_ID_LENGTH:
         found = await webhooks.get_delivery(delivery_id)
-    if found is None:
+    if found is None or found.tenant_id != principal.tenant_id:
         raise ApiError(404, ErrorCode.DELIVERY_NOT_FOUND, f"no delivery with id {delivery_id!r}")
     return found
 
@@ -53,9 +58,12 @@ async def _delivery(webhooks: WebhookRepository, delivery_id: str) -> Delivery:
     responses={422: {"model": ErrorOut}},
     summary="Register an endpoint; the answer holds its signing secret, shown only here",
 )
-async def create_webhook(body: WebhookCreate, clients: ClientsDep) -> WebhookSecretOut:
+async def create_webhook(
+    body: WebhookCreate, clients: ClientsDep, principal: AdminAccess
+) -> WebhookSecretOut:
     validate_url(body.url, max_length=clients.settings.max_url_length)
     endpoint = WebhookEndpoint(
+        tenant_id=principal.tenant_id,
         url=body.url,
         event_types=list(dict.fromkeys(body.event_types)),
         description=body.description,
@@ -66,28 +74,36 @@ async def create_webhook(body: WebhookCreate, clients: ClientsDep) -> WebhookSec
 
 
 @router.get("", response_model=list[WebhookOut])
-async def list_webhooks(webhooks: WebhooksDep) -> list[WebhookOut]:
-    return [WebhookOut.from_endpoint(e) for e in await webhooks.list_endpoints()]
+async def list_webhooks(webhooks: WebhooksDep, principal: AdminAccess) -> list[WebhookOut]:
+    endpoints = await webhooks.list_endpoints(principal.tenant_id)
+    return [WebhookOut.from_endpoint(e) for e in endpoints]
 
 
 # Declared before `/{webhook_id}`, which would otherwise match "deliveries".
 @router.get("/deliveries", response_model=list[DeliveryOut], summary="Most recent first")
 async def list_deliveries(
     webhooks: WebhooksDep,
+    principal: AdminAccess,
     endpoint_id: Annotated[str | None, Query(max_length=_MAX_ID_LENGTH)] = None,
     job_id: Annotated[str | None, Query(max_length=_MAX_ID_LENGTH)] = None,
     status: DeliveryStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[DeliveryOut]:
     deliveries = await webhooks.list_deliveries(
-        endpoint_id=endpoint_id, job_id=job_id, status=status, limit=limit
+        tenant_id=principal.tenant_id,
+        endpoint_id=endpoint_id,
+        job_id=job_id,
+        status=status,
+        limit=limit,
     )
     return [DeliveryOut.from_delivery(d) for d in deliveries]
 
 
 @router.get("/deliveries/{delivery_id}", response_model=DeliveryDetailOut, responses=_NOT_FOUND)
-async def get_delivery(delivery_id: str, webhooks: WebhooksDep) -> DeliveryDetailOut:
-    return DeliveryDetailOut.from_delivery(await _delivery(webhooks, delivery_id))
+async def get_delivery(
+    delivery_id: str, webhooks: WebhooksDep, principal: AdminAccess
+) -> DeliveryDetailOut:
+    return DeliveryDetailOut.from_delivery(await _delivery(webhooks, delivery_id, principal))
 
 
 @router.post(
@@ -97,8 +113,8 @@ async def get_delivery(delivery_id: str, webhooks: WebhooksDep) -> DeliveryDetai
     responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}, 503: {"model": ErrorOut}},
     summary="Send a finished delivery again, as a new series of attempts",
 )
-async def redeliver(delivery_id: str, clients: ClientsDep) -> DeliveryOut:
-    await _delivery(clients.webhooks, delivery_id)
+async def redeliver(delivery_id: str, clients: ClientsDep, principal: AdminAccess) -> DeliveryOut:
+    await _delivery(clients.webhooks, delivery_id, principal)
     restarted = await clients.webhooks.restart(delivery_id)
     if restarted is None:
         raise ApiError(
@@ -114,13 +130,16 @@ async def redeliver(delivery_id: str, clients: ClientsDep) -> DeliveryOut:
 
 
 @router.get("/{webhook_id}", response_model=WebhookOut, responses=_NOT_FOUND)
-async def get_webhook(webhook_id: str, webhooks: WebhooksDep) -> WebhookOut:
-    return WebhookOut.from_endpoint(await _endpoint(webhooks, webhook_id))
+async def get_webhook(webhook_id: str, webhooks: WebhooksDep, principal: AdminAccess) -> WebhookOut:
+    return WebhookOut.from_endpoint(await _endpoint(webhooks, webhook_id, principal))
 
 
 @router.delete("/{webhook_id}", status_code=204, responses=_NOT_FOUND)
-async def delete_webhook(webhook_id: str, webhooks: WebhooksDep) -> Response:
-    if len(webhook_id) > _MAX_ID_LENGTH or not await webhooks.delete_endpoint(webhook_id):
+async def delete_webhook(
+    webhook_id: str, webhooks: WebhooksDep, principal: AdminAccess
+) -> Response:
+    await _endpoint(webhooks, webhook_id, principal)
+    if not await webhooks.delete_endpoint(webhook_id):
         raise ApiError(404, ErrorCode.WEBHOOK_NOT_FOUND, f"no webhook with id {webhook_id!r}")
     return Response(status_code=204)
 
@@ -131,8 +150,10 @@ async def delete_webhook(webhook_id: str, webhooks: WebhooksDep) -> Response:
     responses=_NOT_FOUND,
     summary="New secret (shown only here); the old one also signs during the grace period",
 )
-async def rotate_secret(webhook_id: str, clients: ClientsDep) -> WebhookSecretOut:
-    await _endpoint(clients.webhooks, webhook_id)
+async def rotate_secret(
+    webhook_id: str, clients: ClientsDep, principal: AdminAccess
+) -> WebhookSecretOut:
+    await _endpoint(clients.webhooks, webhook_id, principal)
     grace_s = clients.settings.webhook_secret_grace_s
     rotated = await clients.webhooks.rotate_secret(webhook_id, new_secret(), grace_s)
     if rotated is None:

@@ -4,8 +4,10 @@ A bad row becomes a `RowError` (its line and a stable code) and parsing goes on;
 file that cannot be read as a whole (a CSV without an `image_url` column) raises.
 """
 
+import codecs
 import csv
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -39,6 +41,29 @@ class Row:
 class RowLimits:
     max_url_length: int = 2048
     max_metadata_bytes: int = 16 * 1024
+
+
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def text_lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    """UTF-8 text lines, ends kept, from bytes in arbitrary chunks: what a text file opened
+    with `newline=""` yields (a byte-order mark is dropped, bad bytes replaced)."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
+    pending = ""
+    for chunk in chunks:
+        pending += decoder.decode(chunk)
+        start = 0
+        for match in _LINE_END.finditer(pending):
+            # A "\r" at the very end may be the first half of "\r\n": wait for more.
+            if match.end() == len(pending) and match.group() == "\r":
+                break
+            yield pending[start : match.end()]
+            start = match.end()
+        pending = pending[start:]
+    pending += decoder.decode(b"", final=True)
+    if pending:
+        yield pending
 
 
 def guess_format(filename: str | None, content_type: str | None) -> RowFormat:

@@ -1,0 +1,136 @@
+"""A whole stack per test, so a test may kill or restart any server of it.
+
+The session servers of tests/conftest.py are shared by other tests and never stopped here.
+Each stack keeps what a restart must not lose: Redis writes an append-only file, SecantusDB
+stores on disk, and moto (memory only) sits behind a TCP proxy that the tests cut instead
+of stopping it.
+"""
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from devstack.process import ManagedProcess, free_port
+from devstack.servers import MongoServer, RedisServer, S3Server, TritonServer
+from devstack.stack import (
+    beat_process,
+    gateway_process,
+    prepare_model_repository,
+    service_env,
+    worker_process,
+)
+from model_repository.local import MODEL_NAME
+from tests.conftest import WEIGHTS_DIR
+from tests.e2e.conftest import TEST_SETTINGS, image_server
+from tests.e2e.jobs import ImageServer
+from tests.e2e.receiver import Receiver, running_receiver
+from tests.faults.proxy import TcpProxy
+from tests.faults.stack import FaultStack
+
+__all__ = ["image_server"]  # the e2e tier's image server, shared by this tier
+
+WORKER_CONCURRENCY = 4
+Server = TypeVar("Server", bound=ManagedProcess)
+
+# Outages here last seconds: tasks retry long enough to outlast them, and the reconciler
+# looks every 2 s for work a crash lost.
+FAULT_SETTINGS = {
+    **TEST_SETTINGS,
+    # Every job asks Triton: the batches repeat four images, whose scores would be reused.
+    "WORKER_REUSE_RESULTS": "false",
+    "WORKER_RETRY__MAX_RETRIES": "60",
+    "WORKER_RETRY__BACKOFF_BASE_S": "0.5",
+    "WORKER_RETRY__BACKOFF_MAX_S": "2",
+    "WORKER_MONGO__TIMEOUT_MS": "2000",
+    "WORKER_RECONCILER__INTERVAL_S": "2",
+    "WORKER_RECONCILER__STUCK_AFTER_S": "10",
+    "WORKER_RECONCILER__EVENT_AFTER_S": "3",
+    "WORKER_RECONCILER__DELIVERY_AFTER_S": "5",
+    "WORKER_RECONCILER__MODEL_CHECK_INTERVAL_S": "2",
+}
+
+
+@pytest.fixture(scope="session")
+def fault_model_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not (WEIGHTS_DIR / "MesoInception_DF.h5").is_file():
+        pytest.fail(f"MesoNet weights not found in {WEIGHTS_DIR}; set MESONET_WEIGHTS_DIR")
+    return prepare_model_repository(tmp_path_factory.mktemp("fault-models"), WEIGHTS_DIR)
+
+
+@pytest.fixture(scope="session")
+def crop_urls(image_server: ImageServer, samples_dir: Path) -> list[str]:
+    """The four MesoNet sample crops, served over HTTP."""
+    crops = sorted(samples_dir.glob("*/*.jpg"))
+    return [image_server.url(f"{crop.parent.name}/{crop.name}") for crop in crops]
+
+
+@pytest.fixture(scope="session")
+def fault_receiver() -> Iterator[Receiver]:
+    with running_receiver() as running:
+        yield running
+
+
+@contextlib.contextmanager
+def running_stack(root: Path, model_repository: Path) -> Iterator[FaultStack]:
+    """Every server of a stack under `root`, started together; killed at the end."""
+    logs = root / "logs"
+    with contextlib.ExitStack() as cleanup:
+
+        def started(server: Server) -> Server:
+            cleanup.callback(server.kill)  # the stack is thrown away: no need to be gentle
+            server.start()
+            return server
+
+        # Triton takes longest: it starts first and is waited for last.
+        triton = TritonServer(
+            model_repository, root / "triton", model_name=MODEL_NAME, log_dir=logs
+        )
+        started(triton)
+        redis = RedisServer(root / "redis", log_dir=logs, persistent=True)
+        mongo = MongoServer(root / "mongo", log_dir=logs)
+        s3 = S3Server(root / "s3", log_dir=logs)
+        stores: tuple[ManagedProcess, ...] = (redis, mongo, s3)
+        for store in stores:
+            started(store)
+        for store in stores:
+            store.wait_ready()
+        s3_proxy = cleanup.enter_context(TcpProxy(s3.port))
+        env = service_env(redis.url, mongo.url, s3_proxy.endpoint, triton.grpc_url)
+        env |= FAULT_SETTINGS
+        port = free_port()
+        gateway = started(gateway_process(port, env, logs))
+        worker = started(worker_process(env, logs, name="faults", concurrency=WORKER_CONCURRENCY))
+        beat = started(beat_process(env, logs, root / "beat" / "schedule"))
+        for server in (gateway, worker, beat, triton):
+            server.wait_ready()
+        yield FaultStack(
+            redis=redis,
+            mongo=mongo,
+            s3=s3,
+            s3_proxy=s3_proxy,
+            triton=triton,
+            gateway=gateway,
+            worker=worker,
+            beat=beat,
+            gateway_url=f"http://127.0.0.1:{port}",
+            logs=logs,
+        )
+
+
+@pytest.fixture
+def stack(tmp_path: Path, fault_model_repository: Path) -> Iterator[FaultStack]:
+    """A stack of the test's own: for faults that leave it in a state worth throwing away."""
+    with running_stack(tmp_path, fault_model_repository) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def module_stack(
+    tmp_path_factory: pytest.TempPathFactory, fault_model_repository: Path
+) -> Iterator[FaultStack]:
+    """A stack shared by one module's tests, each of which brings back what it stopped."""
+    with running_stack(tmp_path_factory.mktemp("stack"), fault_model_repository) as running:
+        yield running

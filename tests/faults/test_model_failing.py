@@ -1,0 +1,55 @@
+"""A model that Triton reports ready but that fails every request (its Python-backend stub
+was killed, and Triton does not restart it): `/readyz` says so, and the reconciler's model
+check reloads it; the batch that was running finishes."""
+
+import os
+import signal
+import time
+
+import pytest
+
+from model_repository.local import MODEL_NAME
+from tests.faults.stack import FaultStack, assert_each_job_succeeded_once
+
+pytestmark = pytest.mark.faults
+
+JOBS = 60
+
+
+def _wait_for_readiness(stack: FaultStack, status: int, timeout_s: float) -> dict[str, str]:
+    deadline = time.monotonic() + timeout_s
+    while (found := stack.readiness())[0] != status:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"/readyz still answers {found}")
+        time.sleep(0.5)
+    return found[1]
+
+
+def test_a_model_failing_while_ready_is_reported_and_reloaded(
+    stack: FaultStack, crop_urls: list[str]
+) -> None:
+    # Beat stopped: nothing reloads the model until the failure has been seen.
+    stack.beat.stop()
+    stubs = stack.python_stubs(MODEL_NAME)
+    assert stubs, "no Python-backend stub serves the detector"
+    for pid in stubs:
+        os.kill(pid, signal.SIGKILL)
+    checks = _wait_for_readiness(stack, 503, timeout_s=10)
+    assert checks["triton"] == "error: ModelFailing"
+    assert {name for name, outcome in checks.items() if outcome != "ok"} == {"triton"}
+
+    # Jobs submitted meanwhile fail their inference and wait, retrying.
+    batch_id = stack.submit_batch(crop_urls, JOBS)
+    deadline = time.monotonic() + 30
+    while "not healthy" not in stack.worker.log_since_start():
+        assert time.monotonic() < deadline, "no inference reached the failing model"
+        time.sleep(0.5)
+    assert stack.counts(batch_id).get("succeeded", 0) == 0
+
+    stack.beat.start()
+    stack.beat.wait_ready()
+    _wait_for_readiness(stack, 200, timeout_s=60)
+    assert "reloading it" in stack.worker.log_since_start()
+    stack.wait_until_finished(batch_id, JOBS, done=JOBS, timeout_s=120)
+    database = stack.wait_quiet(batch_id, timeout_s=60)
+    assert_each_job_succeeded_once(database, batch_id, JOBS)
