@@ -82,9 +82,12 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def running_receiver() -> Iterator[Receiver]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
-    receiver = Receiver(base_url=f"http://127.0.0.1:{server.server_address[1]}")
+def running_receiver(port: int = 0, receiver: Receiver | None = None) -> Iterator[Receiver]:
+    """A receiver on `port` (a free one by default); `receiver` keeps its paths and records
+    across a stop and a start."""
+    server = ThreadingHTTPServer(("127.0.0.1", port), BaseHTTPRequestHandler)
+    if receiver is None:
+        receiver = Receiver(base_url=f"http://127.0.0.1:{server.server_address[1]}")
     server.RequestHandlerClass = _handler(receiver)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -1,6 +1,7 @@
 """Signed webhooks through the whole stack, to a real HTTP receiver on 127.0.0.1."""
 
 import json
+import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ from standardwebhooks import Webhook
 
 from tests.e2e.conftest import CALLBACK_SECRET
 from tests.e2e.jobs import ImageServer, submit_upload, wait_for_job
-from tests.e2e.receiver import Receiver
+from tests.e2e.receiver import Receiver, running_receiver
 
 pytestmark = pytest.mark.e2e
 
@@ -25,8 +26,10 @@ def register(api: httpx.Client, receiver: Receiver) -> Iterator[Register]:
     tests' jobs are not delivered to them."""
     created: list[str] = []
 
-    def _register(path: str, event_types: tuple[str, ...] = ("job.succeeded",)) -> dict[str, Any]:
-        body = {"url": receiver.url(path), "event_types": list(event_types)}
+    def _register(
+        path: str = "", event_types: tuple[str, ...] = ("job.succeeded",), url: str = ""
+    ) -> dict[str, Any]:
+        body = {"url": url or receiver.url(path), "event_types": list(event_types)}
         response = api.post("/v1/webhooks", json=body)
         assert response.status_code == 201, response.text
         endpoint: dict[str, Any] = response.json()
@@ -142,6 +145,43 @@ def test_a_receiver_answering_503_is_retried_until_it_answers_200(
     detail = _wait_for_delivery(api, delivery["id"], "succeeded")
     assert [a["status_code"] for a in detail["attempts"]] == [503, 503, 200]
     assert [a["number"] for a in detail["attempts"]] == [1, 2, 3]
+
+
+def test_a_receiver_that_is_down_gets_every_event_once_it_is_back(
+    api: httpx.Client, register: Register, samples_dir: Path
+) -> None:
+    with socket.socket() as probe:  # a port nobody listens on, until the receiver comes back
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    down = Receiver(base_url=f"http://127.0.0.1:{port}")
+    path = down.new_path()
+    endpoint = register(url=down.url(path))
+    job_ids = [submit_upload(api, _sample(samples_dir)) for _ in range(3)]
+    # Back as soon as the last event has been refused once: the schedule of the tests
+    # (0.2, 0.5, 1 s) leaves the earlier ones retries to spare.
+    (last,) = _wait_until_listed(api, job_ids[-1], endpoint["id"])
+    _wait_for_attempts(api, last["id"], 1)
+
+    with running_receiver(port, down) as back:
+        for job_id in job_ids:
+            (request,) = back.wait_for(path, job_id)
+            Webhook(endpoint["secret"]).verify(request.body, request.headers)
+    for job_id in job_ids:
+        (delivery,) = _deliveries(api, job_id=job_id, endpoint_id=endpoint["id"])
+        detail = _wait_for_delivery(api, delivery["id"], "succeeded")
+        assert detail["attempts"][-1]["status_code"] == 200
+    refused = api.get(f"/v1/webhooks/deliveries/{last['id']}").json()["attempts"][0]
+    assert refused["status_code"] is None
+    assert refused["error"]
+
+
+def _wait_for_attempts(api: httpx.Client, delivery_id: str, count: int) -> None:
+    for _ in range(300):
+        delivery = api.get(f"/v1/webhooks/deliveries/{delivery_id}").json()
+        if len(delivery["attempts"]) >= count:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"delivery {delivery_id}: fewer than {count} attempts")
 
 
 def test_a_delivery_that_exhausts_its_retries_is_kept_as_failed(
