@@ -80,6 +80,7 @@ class BatchSubmitter:
     async def cancel(self, batch_id: str) -> None:
         await self.batches.mark_cancelled(batch_id)
         cancelled = await self.jobs.fail_queued_of_batch(batch_id, _CANCELLED)
+        await self.batches.mark_finished(batch_id, cancelled)
         logger.info("batch %s: cancelled %d queued jobs", batch_id, cancelled)
         await self.complete_if_done(batch_id)
 

@@ -4,6 +4,13 @@ A batch is `sealed` once every row has been read and its jobs recorded; it compl
 conditional update on `{_id, sealed, completed_at: null}`) when sealed and no job of it is
 left unfinished, so whichever side ends the last job (a worker, or a cancel) completes it,
 and the `batch.completed` event is created by the one whose update won.
+
+Whether any job is left unfinished is a query over the batch's jobs, whose cost grows with
+the batch, so a job ending does not ask it every time: each ending adds to the batch's
+`finished_marks`, and only once the marks reach `total` is the exact question asked. The
+marks run ahead of the truth, never behind it, on the paths that can repeat (an event
+emitted again after a crash counts twice); a count lost between a cancel and its mark is
+caught by the reconciler, which checks sealed batches that have gone quiet.
 """
 
 import json
@@ -69,6 +76,8 @@ class Batch(BaseModel):
     source: BatchSource | None = None
     # Rows (valid or not) read from the source so far; a worker resuming skips them.
     rows_read: int = 0
+    # Jobs seen ending, an upper bound of those finished once every path has counted (above).
+    finished_marks: int = 0
     sealed: bool = False
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -128,6 +137,31 @@ class BatchRepository:
         """Batches still being read whose reading has not moved since `before`."""
         cursor = self._batches.find(
             {"sealed": False, "updated_at": {"$lt": before}}, {"_id": 1}, limit=limit
+        )
+        return [str(document["_id"]) async for document in cursor]
+
+    async def mark_finished(self, batch_id: str, jobs: int = 1) -> bool:
+        """Count `jobs` more ended jobs of the batch; whether it may be complete now (sealed,
+        not completed, and as many marks as jobs), which `complete_if_done` then checks."""
+        await self._batches.update_one(
+            {"_id": batch_id}, {"$inc": {"finished_marks": jobs}, "$set": {"updated_at": utcnow()}}
+        )
+        document = await self._batches.find_one(
+            {"_id": batch_id}, {"finished_marks": 1, "total": 1, "sealed": 1, "completed_at": 1}
+        )
+        return (
+            document is not None
+            and bool(document.get("sealed"))
+            and document.get("completed_at") is None
+            and int(document.get("finished_marks", 0)) >= int(document.get("total", 0))
+        )
+
+    async def quiet_incomplete(self, before: datetime, limit: int) -> list[str]:
+        """Sealed batches not completed whose last change is older than `before`."""
+        cursor = self._batches.find(
+            {"sealed": True, "completed_at": None, "updated_at": {"$lt": before}},
+            {"_id": 1},
+            limit=limit,
         )
         return [str(document["_id"]) async for document in cursor]
 

@@ -111,7 +111,8 @@ def _finish(runtime: Runtime, batch: Batch) -> None:
     runtime.run(runtime.batches.seal(batch.id))
     if runtime.run(runtime.batches.is_cancelled(batch.id)):
         # Cancelled while rows were being read: what was queued since is cancelled too.
-        runtime.run(runtime.jobs.fail_queued_of_batch(batch.id, _CANCELLED))
+        cancelled = runtime.run(runtime.jobs.fail_queued_of_batch(batch.id, _CANCELLED))
+        runtime.run(runtime.batches.mark_finished(batch.id, cancelled))
     deliveries = runtime.run(
         complete_if_done(batch.id, runtime.batches, runtime.jobs, runtime.webhooks)
     )

@@ -10,6 +10,8 @@ work that should be moving and is not:
   enqueue twice, since every transition is conditional);
 - terminal jobs whose event is still pending: emitted again;
 - pending webhook deliveries whose next attempt is overdue: their attempt enqueued again;
+- sealed batches not completed and untouched past a deadline: completed if nothing of them
+  is left to run (a batch's finished marks can fall short after a crash mid-cancel);
 - models that Triton reports ready but that fail a probe request: reloaded.
 
 Each pass handles at most `batch_limit` documents of each kind through indexed queries,
@@ -25,6 +27,7 @@ from kombu.exceptions import KombuError
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
+from storage.batches import complete_if_done
 from storage.errors import ServiceError
 from storage.jobs import Job, JobStatus, TaskName, task_queue, utcnow
 from worker.celery_app import app
@@ -96,6 +99,19 @@ def requeue_stalled_deliveries(runtime: Runtime) -> int:
     return requeued
 
 
+def complete_quiet_batches(runtime: Runtime) -> int:
+    settings = runtime.settings.reconciler
+    before = utcnow() - timedelta(seconds=settings.stuck_after_s)
+    batch_ids = runtime.run(runtime.batches.quiet_incomplete(before, settings.batch_limit))
+    for batch_id in batch_ids:
+        deliveries = runtime.run(
+            complete_if_done(batch_id, runtime.batches, runtime.jobs, runtime.webhooks)
+        )
+        for delivery in deliveries:
+            deliver_webhook.apply_async(args=[delivery.id, delivery.series, 1])
+    return len(batch_ids)
+
+
 # Celery's decorator is untyped (see the mypy override for worker.tasks).
 @app.task(name=TaskName.RECONCILE.value, bind=True)  # type: ignore[untyped-decorator]
 def reconcile(self: Task) -> None:
@@ -104,6 +120,7 @@ def reconcile(self: Task) -> None:
         "stuck jobs requeued": lambda: requeue_stuck_jobs(self, runtime),
         "lost events emitted": lambda: emit_lost_events(runtime),
         "stalled deliveries requeued": lambda: requeue_stalled_deliveries(runtime),
+        "quiet batches checked": lambda: complete_quiet_batches(runtime),
     }
     for name, run_pass in passes.items():
         try:

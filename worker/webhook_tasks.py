@@ -14,7 +14,7 @@ from pymongo.errors import PyMongoError
 
 from storage.batches import complete_if_done
 from storage.job_view import JobOut
-from storage.jobs import TaskName, utcnow
+from storage.jobs import Job, TaskName, utcnow
 from storage.signing import sign
 from storage.webhooks import (
     JOB_EVENTS,
@@ -46,9 +46,7 @@ def emit_job_event(runtime: Runtime, job_id: str) -> None:
     never enqueued is enqueued.
     """
     try:
-        created = runtime.run(_create_deliveries(runtime, job_id))
-        created += runtime.run(_complete_batch(runtime, job_id))
-        runtime.run(runtime.jobs.mark_event_emitted(job_id))
+        created = runtime.run(_emit(runtime, job_id))
     except Exception:
         logger.exception("job %s: its event could not be emitted; it stays pending", job_id)
         return
@@ -59,18 +57,24 @@ def emit_job_event(runtime: Runtime, job_id: str) -> None:
         logger.exception("job %s: a delivery could not be enqueued", job_id)
 
 
-async def _complete_batch(runtime: Runtime, job_id: str) -> list[Delivery]:
-    """When this job was its batch's last unfinished one: complete the batch, once."""
+async def _emit(runtime: Runtime, job_id: str) -> list[Delivery]:
     job = await runtime.jobs.get(job_id)
-    if job is None or job.batch_id is None:
+    if job is None or not job.status.terminal:
         return []
-    return await complete_if_done(job.batch_id, runtime.batches, runtime.jobs, runtime.webhooks)
+    created = await _create_deliveries(runtime, job)
+    # Counted before the event is marked emitted: a crash in between counts it twice, which
+    # costs one exact check, never a batch left incomplete.
+    if job.batch_id is not None and await runtime.batches.mark_finished(job.batch_id):
+        created += await complete_if_done(
+            job.batch_id, runtime.batches, runtime.jobs, runtime.webhooks
+        )
+    await runtime.jobs.mark_event_emitted(job_id)
+    return created
 
 
-async def _create_deliveries(runtime: Runtime, job_id: str) -> list[Delivery]:
-    job = await runtime.jobs.get(job_id)
-    event_type = None if job is None else JOB_EVENTS.get(job.status)
-    if job is None or event_type is None:
+async def _create_deliveries(runtime: Runtime, job: Job) -> list[Delivery]:
+    event_type = JOB_EVENTS.get(job.status)
+    if event_type is None:
         return []
     metrics.job_finished(job)  # a rare second emission (after a crash) records it twice
     message_id = event_message_id(job.id, event_type)

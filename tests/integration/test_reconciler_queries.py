@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
+from storage.batches import Batch, BatchRepository
 from storage.jobs import Job, JobResult, JobStatus, SourceKind, Verdict, utcnow
 from storage.repository import JobRepository, create_mongo_client
 from storage.settings import MongoSettings
@@ -127,3 +128,41 @@ async def test_an_overdue_untouched_delivery_is_stalled_until_claimed(
     # A task that claims its attempt touches it too: not stalled while it is being sent.
     assert await webhooks.claim_attempt(delivery.id, 1, 1) is not None
     assert await webhooks.stalled(before, LIMIT) == []
+
+
+@pytest.fixture
+async def batches(database: Any) -> BatchRepository:
+    repository = BatchRepository(database)
+    await repository.ensure_indexes()
+    return repository
+
+
+async def test_finished_marks_signal_a_possible_completion_only_once_sealed_and_full(
+    batches: BatchRepository,
+) -> None:
+    batch = Batch(total=3)
+    await batches.insert(batch)
+    assert await batches.mark_finished(batch.id, 3) is False  # not sealed yet
+    await batches.seal(batch.id)
+    assert await batches.mark_finished(batch.id) is True  # ahead of the truth: still a signal
+    assert await batches.complete(batch.id) is True
+    assert await batches.mark_finished(batch.id) is False  # completed
+
+
+async def test_a_batch_short_of_marks_is_found_once_it_goes_quiet(
+    batches: BatchRepository,
+) -> None:
+    quiet, busy, done = Batch(total=5), Batch(total=5), Batch(total=5)
+    for batch in (quiet, busy, done):
+        batch.updated_at = utcnow() - timedelta(seconds=120)
+        await batches.insert(batch)
+        await batches.seal(batch.id)
+    await batches.complete(done.id)
+    await batches.mark_finished(busy.id)
+    # seal() touches updated_at: put the quiet ones back in the past.
+    await batches._batches.update_many(
+        {"_id": {"$in": [quiet.id, done.id]}},
+        {"$set": {"updated_at": utcnow() - timedelta(seconds=120)}},
+    )
+    before = utcnow() - timedelta(seconds=60)
+    assert await batches.quiet_incomplete(before, LIMIT) == [quiet.id]
