@@ -1,7 +1,10 @@
-"""A 10,000-row CSV batch: memory of the gateway and the worker while it drains, and how
-long interactive jobs take meanwhile (they run ahead of the bulk queues) against idle."""
+"""A 10,000-row CSV batch: memory of the gateway and the worker while it drains and while
+its results stream out, its `batch.completed` event, and how long interactive jobs take
+meanwhile (they run ahead of the bulk queues) against idle."""
 
 import asyncio
+import csv
+import io
 import time
 from typing import Any
 
@@ -11,6 +14,7 @@ from bench.images import ImageSet
 from bench.load import MODE, job_request, send_all, wait_for_jobs
 from bench.pipeline import _seconds
 from bench.processes import memory_sampler, memory_summary
+from bench.receiver import Events, receiving
 from bench.stats import percentiles_ms, rate
 
 
@@ -56,6 +60,53 @@ async def _wait_for_batch(
         await asyncio.sleep(2)
 
 
+async def _subscribe(client: httpx.AsyncClient, events: Events) -> str | None:
+    """An endpoint for `batch.completed` on the local receiver; None where the gateway
+    refuses it (a running stack that does not allow loopback callbacks)."""
+    body = {"url": events.url, "event_types": ["batch.completed"]}
+    response = await client.post("/v1/webhooks", json=body)
+    return str(response.json()["id"]) if response.status_code == 201 else None
+
+
+async def _stream_results(client: httpx.AsyncClient, batch_id: str) -> dict[str, Any]:
+    """Read the batch's results as CSV, row by row as they arrive."""
+    started = time.perf_counter()
+    rows, external_ids = 0, set()
+    statuses: dict[str, int] = {}
+    async with client.stream("GET", f"/v1/batches/{batch_id}/results?format=csv") as response:
+        response.raise_for_status()
+        header: list[str] | None = None
+        async for line in response.aiter_lines():
+            if not line:
+                continue
+            (values,) = csv.reader(io.StringIO(line))
+            if header is None:
+                header = values
+                continue
+            row = dict(zip(header, values, strict=False))
+            rows += 1
+            external_ids.add(row.get("external_id"))
+            status = row.get("status", "")
+            statuses[status] = statuses.get(status, 0) + 1
+    return {
+        "rows": rows,
+        "distinct_external_ids": len(external_ids),
+        "statuses": statuses,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+
+
+async def _batch_event(events: Events, batch_id: str, timeout_s: float) -> dict[str, Any] | None:
+    """The batch's `batch.completed` events once one has arrived: how many, and its counts."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        received = [e for e in events.of_type("batch.completed") if e["data"]["id"] == batch_id]
+        if received:
+            return {"received": len(received), "counts": received[0]["data"]["counts"]}
+        await asyncio.sleep(0.5)
+    return None
+
+
 async def drain(
     client: httpx.AsyncClient,
     images: ImageSet,
@@ -69,11 +120,14 @@ async def drain(
     idle = await interactive_latency(
         client, images, max(10, interactive_jobs // 3), interactive_rate
     )
-    csv = batch_csv(images, image_base_url, rows, images.take(rows).start)
-    with memory_sampler(pids) as samples:
+    content = batch_csv(images, image_base_url, rows, images.take(rows).start)
+    with receiving() as events, memory_sampler(pids) as samples:
+        endpoint_id = await _subscribe(client, events)
         submitted = time.perf_counter()
         response = await client.post(
-            "/v1/batches", files={"file": ("batch.csv", csv, "text/csv")}, data={"mode": MODE}
+            "/v1/batches",
+            files={"file": ("batch.csv", content, "text/csv")},
+            data={"mode": MODE},
         )
         response.raise_for_status()
         batch_submit_s = time.perf_counter() - submitted
@@ -81,6 +135,14 @@ async def drain(
         await asyncio.sleep(2)  # the workers are busy with the batch from here on
         busy = await interactive_latency(client, images, interactive_jobs, interactive_rate)
         batch = await _wait_for_batch(client, batch_id, timeout_s=max(600.0, rows / 5))
+        streamed = await _stream_results(client, batch_id) if batch["completed_at"] else None
+        event = await _batch_event(events, batch_id, 30) if endpoint_id else None
+        # One more event would show here as a second delivery: give it a moment.
+        await asyncio.sleep(1)
+        if event is not None:
+            event = await _batch_event(events, batch_id, 1)
+        if endpoint_id:
+            await client.delete(f"/v1/webhooks/{endpoint_id}")
     drained_s = (
         _seconds(batch["completed_at"]) - _seconds(batch["created_at"])
         if batch["completed_at"]
@@ -93,6 +155,8 @@ async def drain(
         "drain_s": round(drained_s, 1) if drained_s else None,
         # Succeeded jobs only: a cancelled batch completes with the rest failed.
         "images_per_s": rate(batch["counts"].get("succeeded", 0), drained_s) if drained_s else None,
+        "results_streamed": streamed,
+        "batch_completed_event": event,
         "interactive_idle": idle,
         "interactive_during_drain": busy,
         "memory_mb": memory_summary(samples, list(pids)),

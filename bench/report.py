@@ -171,6 +171,22 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
             f"5. {bulk['rows']}-row CSV batch: drained in {bulk['drain_s']} s "
             f"({bulk['images_per_s']} images/s), counts {bulk['counts']}"
         )
+        streamed = bulk.get("results_streamed")
+        if streamed:
+            lines.append(
+                _line(
+                    "results streamed as CSV: rows, distinct external_id, s",
+                    f"{streamed['rows']}, {streamed['distinct_external_ids']}, "
+                    f"{streamed['seconds']}",
+                )
+            )
+        event = bulk.get("batch_completed_event")
+        lines.append(
+            _line(
+                "batch.completed events received (counts)",
+                "none" if event is None else f"{event['received']} ({event['counts']})",
+            )
+        )
         for name, memory in bulk["memory_mb"].items():
             lines.append(
                 _line(

@@ -24,6 +24,8 @@ BENCH_SETTINGS = {
     # As `make up`: local development, no API keys (and so no per-key rate limit).
     "GATEWAY_AUTH__DISABLED": "true",
     "WORKER_FETCH__ALLOW_LOOPBACK": "true",
+    # The bulk figure's `batch.completed` event goes to a receiver on 127.0.0.1.
+    "WORKER_WEBHOOK__ALLOW_LOOPBACK": "true",
     # Every benchmark image is new, so the reuse lookup never hits; and SecantusDB answers it
     # by scanning every job (its index serves a query on exactly the indexed fields only):
     # ~0.4 s a job at 10,000 jobs, under its global lock. MongoDB answers it from the index.
