@@ -152,17 +152,13 @@ async def test_finished_marks_signal_a_possible_completion_only_once_sealed_and_
 async def test_a_batch_short_of_marks_is_found_once_it_goes_quiet(
     batches: BatchRepository,
 ) -> None:
-    quiet, busy, done = Batch(total=5), Batch(total=5), Batch(total=5)
-    for batch in (quiet, busy, done):
-        batch.updated_at = utcnow() - timedelta(seconds=120)
-        await batches.insert(batch)
-        await batches.seal(batch.id)
-    await batches.complete(done.id)
-    await batches.mark_finished(busy.id)
-    # seal() touches updated_at: put the quiet ones back in the past.
-    await batches._batches.update_many(
-        {"_id": {"$in": [quiet.id, done.id]}},
-        {"$set": {"updated_at": utcnow() - timedelta(seconds=120)}},
+    long_ago = utcnow() - timedelta(seconds=120)
+    quiet, busy, done, reading = (
+        Batch(total=5, sealed=sealed, updated_at=long_ago) for sealed in (True, True, True, False)
     )
+    for batch in (quiet, busy, done, reading):
+        await batches.insert(batch)
+    await batches.complete(done.id)
+    await batches.mark_finished(busy.id)  # a job of it just ended
     before = utcnow() - timedelta(seconds=60)
     assert await batches.quiet_incomplete(before, LIMIT) == [quiet.id]
