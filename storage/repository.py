@@ -204,10 +204,18 @@ class JobRepository:
             update["image"] = image.model_dump()
         return await self.transition(job_id, JobStatus.INFERRING, update)
 
-    async def succeed(self, job_id: str, result: JobResult, fields: Document | None = None) -> bool:
+    async def succeed(
+        self,
+        job_id: str,
+        result: JobResult,
+        fields: Document | None = None,
+        *,
+        event_pending: bool = True,
+    ) -> bool:
+        """`event_pending` False: nothing receives this job's event, so none is emitted."""
         update = {
             "result": result.model_dump(mode="python"),
-            "event_pending": True,
+            "event_pending": event_pending,
             **(fields or {}),
         }
         return await self.transition(job_id, JobStatus.SUCCEEDED, update)

@@ -15,7 +15,8 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from storage.errors import ErrorCode, PermanentError, ServiceError, TransientError
 from storage.imageformat import BY_NAME
-from storage.jobs import Job, JobError, JobStatus, TaskName, task_queue
+from storage.jobs import Job, JobError, JobStatus, TaskName, task_queue, utcnow
+from storage.webhooks import EventType
 from worker import metrics
 from worker.celery_app import app
 from worker.fetch import fetch_url
@@ -24,7 +25,7 @@ from worker.reuse import reused_result
 from worker.runtime import Runtime, get_runtime
 from worker.scoring import Timer, score_image
 from worker.settings import RetrySettings, Settings, get_settings
-from worker.webhook_tasks import emit_job_event
+from worker.webhook_tasks import emit_job_event, event_wanted
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +137,14 @@ def _infer(runtime: Runtime, job_id: str) -> None:
         result = score_image(content, job, runtime.detector, settings, timer)
     metrics.observe_stages(timer.durations_ms)
     durations = {f"durations_ms.{stage}": ms for stage, ms in timer.durations_ms.items()}
+    wanted = runtime.run(event_wanted(runtime, job, EventType.JOB_SUCCEEDED))
     # Conditional: a second run of this task for the same job writes nothing and emits nothing.
-    if runtime.run(runtime.jobs.succeed(job_id, result, durations)):
+    if not runtime.run(runtime.jobs.succeed(job_id, result, durations, event_pending=wanted)):
+        return
+    if wanted:
         emit_job_event(runtime, job_id)
+    else:
+        ended = {**job.timestamps, JobStatus.SUCCEEDED.value: utcnow()}
+        metrics.job_finished(
+            job.model_copy(update={"status": JobStatus.SUCCEEDED, "timestamps": ended})
+        )

@@ -22,6 +22,7 @@ from storage.webhooks import (
     Delivery,
     DeliveryStatus,
     DestinationKind,
+    EventType,
     delivery_id,
     event_message_id,
 )
@@ -55,6 +56,16 @@ def emit_job_event(runtime: Runtime, job_id: str) -> None:
             deliver_webhook.apply_async(args=[delivery.id, delivery.series, 1])
     except Exception:
         logger.exception("job %s: a delivery could not be enqueued", job_id)
+
+
+async def event_wanted(runtime: Runtime, job: Job, event_type: EventType) -> bool:
+    """Whether anything receives `job`'s `event_type` event: its callback URL, its batch
+    (which counts its ends), or an endpoint of its tenant subscribed to it. Asked before
+    the terminal update, so that a job nobody listens to ends without an event to emit
+    (an endpoint registered in between is treated as registered after the job ended)."""
+    if job.callback_url is not None or job.batch_id is not None:
+        return True
+    return bool(await runtime.webhooks.endpoints_for(event_type, job.tenant_id))
 
 
 async def _emit(runtime: Runtime, job_id: str) -> list[Delivery]:

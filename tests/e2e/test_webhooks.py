@@ -8,9 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pymongo
 import pytest
 from standardwebhooks import Webhook
 
+from devstack.servers import MongoServer
+from storage.settings import MongoSettings
 from tests.e2e.conftest import CALLBACK_SECRET
 from tests.e2e.jobs import ImageServer, submit_upload, wait_for_job
 from tests.e2e.receiver import Receiver, running_receiver
@@ -308,3 +311,22 @@ def test_each_event_is_delivered_once_per_destination(
     # Both destinations get the same event: one message id, one body.
     assert len({r.headers["webhook-id"] for r in requests}) == 1
     assert json.loads(requests[0].body) == json.loads(requests[1].body)
+
+
+def test_a_job_nobody_listens_to_ends_with_no_event_to_emit(
+    api: httpx.Client, register: Register, mongo_server: MongoServer, samples_dir: Path
+) -> None:
+    # An endpoint for the other event type only, and no callback URL.
+    register(event_types=("job.failed",), url="https://example.com/hook")
+    listening = [e for e in api.get("/v1/webhooks").json() if "job.succeeded" in e["event_types"]]
+    assert not listening, f"left over by another test: {listening}"
+    job_id = submit_upload(api, _sample(samples_dir))
+    assert wait_for_job(api, job_id)["status"] == "succeeded"
+
+    client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(mongo_server.url)
+    with client:
+        document = client[MongoSettings().database]["jobs"].find_one({"_id": job_id})
+    assert document is not None
+    assert document["event_pending"] is False
+    assert document.get("event_emitted_at") is None
+    assert _deliveries(api, job_id=job_id) == []
