@@ -14,7 +14,6 @@ import platform
 import signal
 import time
 from contextlib import ExitStack
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -24,8 +23,8 @@ from bench import bulk, naive, ort_curve, pipeline, triton_alone
 from bench.images import ImageSet, build_images, serving
 from bench.load import http_client
 from bench.report import draw_chart, summary_lines, targets
-from bench.stack import RunningStack, local_stack, model_repository, production_model
-from devstack.stack import DEFAULT_WEIGHTS_DIR, REPO_ROOT, StackConfig
+from bench.stack import RunningStack, local_stack, production_model
+from devstack.stack import DEFAULT_WEIGHTS_DIR, REPO_ROOT, StackConfig, prepare_model_repository
 
 PARTS = ("ort", "triton", "naive", "pipeline", "bulk")
 log = logging.getLogger("bench")
@@ -97,9 +96,6 @@ async def _service_figures(
     results: dict[str, Any],
 ) -> None:
     headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
-    if not stack.pids:  # a running stack: only the processes named on the command line
-        named = {"gateway": args.gateway_pid, "worker": args.worker_pid}
-        stack = replace(stack, pids={name: pid for name, pid in named.items() if pid})
     async with http_client(
         stack.gateway_url, connections=args.concurrency, headers=headers
     ) as client:
@@ -157,7 +153,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "started_at": datetime.now(UTC).isoformat(),
         "quick": args.quick,
     }
-    repository = model_repository(root, args.weights_dir, instances=os.cpu_count() or 1)
+    repository = prepare_model_repository(root, args.weights_dir, instances=os.cpu_count() or 1)
     model = production_model(root)
     images = build_images(root / "images", args.weights_dir / "samples")
     results["images"] = {
@@ -188,7 +184,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         with ExitStack() as context:
             image_url = context.enter_context(serving(images))
             if args.gateway:
-                stack = RunningStack(args.gateway, args.mongo_url, None, None, {})
+                # A running stack: only the processes named on the command line.
+                named = {"gateway": args.gateway_pid, "worker": args.worker_pid}
+                pids = {name: pid for name, pid in named.items() if pid}
+                stack = RunningStack(args.gateway, args.mongo_url, pids)
             else:
                 log.info("starting the stack (worker concurrency %d)", args.worker_concurrency)
                 stack = context.enter_context(
@@ -196,7 +195,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         root / "stack",
                         repository,
                         worker_concurrency=args.worker_concurrency,
-                        extra_env={},
                     )
                 )
             results["worker_concurrency"] = args.worker_concurrency

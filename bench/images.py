@@ -26,6 +26,11 @@ class ImageSet:
     # Differs per run, so that a running stack has seen none of this run's images before.
     salt: bytes = field(default_factory=lambda: os.urandom(8))
     taken: int = 0
+    # The files' bytes, read once: the load generator serves them thousands of times.
+    _bases: list[bytes] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._bases = [(self.root / name).read_bytes() for name in self.names]
 
     def take(self, count: int) -> range:
         """Indexes of `count` images no earlier `take` returned."""
@@ -35,7 +40,7 @@ class ImageSet:
     def content(self, index: int) -> bytes:
         """Image `index`: one of the files, made unique by bytes after the JPEG's end marker
         (decoders ignore them), so no job can reuse another's result."""
-        base = (self.root / self.names[index % len(self.names)]).read_bytes()
+        base = self._bases[index % len(self.names)]
         return base + b"bench" + self.salt + index.to_bytes(8, "big")
 
     def url(self, base_url: str, index: int) -> str:

@@ -10,11 +10,10 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from devstack.process import ServiceProcess, free_port
+from devstack.process import free_port
 from devstack.servers import MongoServer, RedisServer, S3Server, TritonServer
 from devstack.stack import (
     gateway_process,
-    prepare_model_repository,
     service_env,
     worker_process,
 )
@@ -39,15 +38,8 @@ BENCH_SETTINGS = {
 class RunningStack:
     gateway_url: str
     mongo_url: str | None
-    gateway: ServiceProcess | None
-    worker: ServiceProcess | None
     # Every server's process, by name: where the CPU time goes.
     pids: dict[str, int]
-
-
-def model_repository(root: Path, weights_dir: Path, instances: int) -> Path:
-    """The CPU repository Triton serves (exported once into `root`)."""
-    return prepare_model_repository(root, weights_dir, instances=instances)
 
 
 def production_model(root: Path) -> Path:
@@ -59,9 +51,7 @@ def production_model(root: Path) -> Path:
 
 
 @contextmanager
-def local_stack(
-    root: Path, repository: Path, *, worker_concurrency: int, extra_env: dict[str, str]
-) -> Iterator[RunningStack]:
+def local_stack(root: Path, repository: Path, *, worker_concurrency: int) -> Iterator[RunningStack]:
     """Redis, SecantusDB, moto S3, Triton, one gateway (one uvicorn process), one worker.
 
     Starts empty every time (`root` is wiped): earlier runs' jobs would slow this one down.
@@ -79,7 +69,7 @@ def local_stack(
             TritonServer(repository, root / "triton", model_name=MODEL_NAME, log_dir=logs)
         )
         env = service_env(redis.url, mongo.url, s3.endpoint, triton.grpc_url)
-        env = {**env, **BENCH_SETTINGS, **extra_env}
+        env = {**env, **BENCH_SETTINGS}
         port = free_port()
         gateway = servers.enter_context(gateway_process(port, env, logs))
         worker = servers.enter_context(
@@ -88,4 +78,4 @@ def local_stack(
         named = {"redis": redis, "mongo": mongo, "s3": s3, "triton": triton}
         named.update({"gateway": gateway, "worker": worker})
         pids = {name: server.pid for name, server in named.items() if server.pid is not None}
-        yield RunningStack(f"http://127.0.0.1:{port}", mongo.url, gateway, worker, pids)
+        yield RunningStack(f"http://127.0.0.1:{port}", mongo.url, pids)

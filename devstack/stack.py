@@ -28,14 +28,13 @@ from devstack.servers import (
 from model_repository.export import ensure_mesonet_model
 from model_repository.faces import ensure_face_detector
 from model_repository.local import MODEL_NAME, build_local_repository
+from model_repository.production import MESONET_MODELS
 from storage.jobs import CONSUME_ORDER
 
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WEIGHTS_DIR = REPO_ROOT.parent / "shared" / "models" / "mesonet"
-# The detectors served locally: model name -> MesoNet weight file. The first is the default.
-MESONET_MODELS = {MODEL_NAME: "MesoInception_DF.h5", "meso4_df": "Meso4_DF.h5"}
 
 Server = TypeVar("Server", bound=ManagedProcess)
 

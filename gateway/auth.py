@@ -77,7 +77,7 @@ class Authenticator:
         if cached is not None and cached[0] > now:
             return cached[1]
         key = await self._keys.get(prefix)
-        if key is not None and (key.revoked_at is not None or not key.matches(raw_key)):
+        if key is not None and (key.revoked_at is not None or not key.matches(digest)):
             key = None
         if len(self._cache) >= _CACHE_ENTRIES:
             self._cache.clear()
@@ -171,7 +171,6 @@ def _require(scope: Scope) -> object:
                 403, ErrorCode.FORBIDDEN, f"this API key lacks the {scope.value!r} scope"
             )
         await access.rate_limiter.take(principal)
-        request.state.principal = principal
         return principal
 
     return Depends(dependency)

@@ -13,17 +13,15 @@ from gateway.jobs import Submitter
 from gateway.producer import TaskSender
 from gateway.schemas import JobOptions
 from storage.batch_rows import RowFormat
-from storage.batches import Batch, BatchRepository, BatchSource, complete_if_done
+from storage.batches import Batch, BatchRepository, BatchSource, cancel_queued, complete_if_done
 from storage.errors import ErrorCode
-from storage.jobs import JobError, TaskName
+from storage.jobs import TaskName
 from storage.netguard import validate_url
 from storage.objects import ObjectStore
 from storage.repository import JobRepository
 from storage.webhook_repository import WebhookRepository
 
 logger = logging.getLogger(__name__)
-
-_CANCELLED = JobError(code=ErrorCode.CANCELLED, message="the batch was cancelled")
 
 
 @dataclass
@@ -79,8 +77,7 @@ class BatchSubmitter:
 
     async def cancel(self, batch_id: str) -> None:
         await self.batches.mark_cancelled(batch_id)
-        cancelled = await self.jobs.fail_queued_of_batch(batch_id, _CANCELLED)
-        await self.batches.mark_finished(batch_id, cancelled)
+        cancelled = await cancel_queued(batch_id, self.batches, self.jobs)
         logger.info("batch %s: cancelled %d queued jobs", batch_id, cancelled)
         await self.complete_if_done(batch_id)
 

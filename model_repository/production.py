@@ -75,12 +75,11 @@ def served_config(
     device: Device = "gpu",
     accelerator: Accelerator = "cuda",
     engine_cache_dir: PurePosixPath = ENGINE_CACHE_DIR,
-    cpu_instances: int = 1,
 ) -> model_config_pb2.ModelConfig:
     """The committed config as served: on GPU (CUDA or TensorRT) or on CPU instances."""
     if device == "cpu":
         # One instance: ONNX Runtime already spreads a batch over every core.
-        return local.cpu_config(cpu_instances, base=base)
+        return local.cpu_config(1, base=base)
     config = model_config_pb2.ModelConfig()
     config.CopyFrom(base)
     if accelerator == "tensorrt":

@@ -5,6 +5,7 @@ safe to log and to show in listings. The secret carries 256 random bits, so a pl
 SHA-256 of the whole key is enough to store (no slow hash is needed against guessing).
 """
 
+import contextlib
 import hashlib
 import hmac
 import re
@@ -16,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from storage.jobs import utcnow
 
@@ -47,11 +49,9 @@ class ApiKey(BaseModel):
     created_at: datetime = Field(default_factory=utcnow)
     revoked_at: datetime | None = None
 
-    def allows(self, scope: Scope) -> bool:
-        return Scope.ADMIN in self.scopes or scope in self.scopes
-
-    def matches(self, raw_key: str) -> bool:
-        return hmac.compare_digest(self.key_hash, hash_key(raw_key))
+    def matches(self, digest: str) -> bool:
+        """Whether `digest` (`hash_key` of the presented key) is this key's."""
+        return hmac.compare_digest(self.key_hash, digest)
 
 
 def valid_tenant(tenant_id: str) -> bool:
@@ -131,9 +131,9 @@ class ApiKeyRepository:
         prefix = key_id(raw_key)
         if prefix is None:
             raise ValueError("not an API key: expected dfk_<8 hex digits>_<43 characters>")
-        if await self._keys.find_one({"_id": prefix}, {"_id": 1}) is not None:
-            return
         record = ApiKey(
             id=prefix, tenant_id=tenant_id, name=name, scopes=scopes, key_hash=hash_key(raw_key)
         )
-        await self.insert(record)
+        # Recorded before, or by another replica starting at the same time: nothing to do.
+        with contextlib.suppress(DuplicateKeyError):
+            await self.insert(record)

@@ -23,7 +23,7 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from storage.errors import ErrorCode
-from storage.jobs import DEFAULT_TENANT, DetectionMode, ModelRef, Thresholds, utcnow
+from storage.jobs import DEFAULT_TENANT, DetectionMode, JobError, ModelRef, Thresholds, utcnow
 from storage.repository import JobRepository
 from storage.webhook_repository import WebhookRepository
 from storage.webhooks import (
@@ -37,6 +37,7 @@ from storage.webhooks import (
 Document = dict[str, Any]
 # At most this many invalid rows are described on the batch; `invalid_rows` counts them all.
 MAX_REPORTED_ROW_ERRORS = 1000
+CANCELLED = JobError(code=ErrorCode.CANCELLED, message="the batch was cancelled")
 
 
 def new_batch_id() -> str:
@@ -142,7 +143,10 @@ class BatchRepository:
 
     async def mark_finished(self, batch_id: str, jobs: int = 1) -> bool:
         """Count `jobs` more ended jobs of the batch; whether it may be complete now (sealed,
-        not completed, and as many marks as jobs), which `complete_if_done` then checks."""
+        not completed, and as many marks as jobs), which `complete_if_done` then checks.
+
+        An update and a read by id rather than `find_one_and_update`, which the local
+        MongoDB stand-in answers by scanning the collection."""
         await self._batches.update_one(
             {"_id": batch_id}, {"$inc": {"finished_marks": jobs}, "$set": {"updated_at": utcnow()}}
         )
@@ -234,6 +238,13 @@ async def batch_completed_deliveries(
         if await webhooks.create_delivery(delivery):
             created.append(delivery)
     return created
+
+
+async def cancel_queued(batch_id: str, batches: BatchRepository, jobs: JobRepository) -> int:
+    """Fail the batch's queued jobs with `cancelled` and count them as ended; how many."""
+    cancelled = await jobs.fail_queued_of_batch(batch_id, CANCELLED)
+    await batches.mark_finished(batch_id, cancelled)
+    return cancelled
 
 
 async def complete_if_done(

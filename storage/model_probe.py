@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from tritonclient.grpc import InferInput
 from tritonclient.utils import triton_to_np_dtype
 
 ProbeInput = tuple[str, str, npt.NDArray[Any]]
@@ -31,3 +32,14 @@ def probe_inputs(metadata: dict[str, Any]) -> list[ProbeInput]:
         shape = [max(int(d), 1) for d in tensor["shape"]]
         probe.append((str(tensor["name"]), datatype, np.zeros(shape, dtype=dtype)))
     return probe
+
+
+def probe_tensors(metadata: dict[str, Any]) -> list[InferInput]:
+    """`probe_inputs` as the request's input tensors (the sync and asyncio gRPC clients
+    take the same `InferInput`)."""
+    tensors = []
+    for name, datatype, zeros in probe_inputs(metadata):
+        tensor = InferInput(name, list(zeros.shape), datatype)
+        tensor.set_data_from_numpy(zeros)
+        tensors.append(tensor)
+    return tensors

@@ -57,7 +57,8 @@ class Purger:
 
     async def delete_batch(self, tenant_id: str, batch_id: str) -> PurgeCounts | None:
         """Delete the batch, every job of it with their deliveries and images."""
-        if await self._batches.find_one({"_id": batch_id, "tenant_id": tenant_id}) is None:
+        found = await self._batches.find_one({"_id": batch_id, "tenant_id": tenant_id}, {"_id": 1})
+        if found is None:
             return None
         # Workers skip jobs that are gone; marking the batch cancelled first stops new rows.
         await self._batches.update_one(

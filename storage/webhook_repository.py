@@ -45,7 +45,6 @@ class WebhookRepository:
         self._deliveries = database["webhook_deliveries"]
 
     async def ensure_indexes(self) -> None:
-        await self._endpoints.create_index([("created_at", ASCENDING)])
         await self._endpoints.create_index([("tenant_id", ASCENDING), ("created_at", ASCENDING)])
         await self._deliveries.create_index([("tenant_id", ASCENDING), ("created_at", ASCENDING)])
         await self._deliveries.create_index([("job_id", ASCENDING)])

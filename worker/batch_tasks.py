@@ -17,18 +17,16 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from storage.batch_intake import CHUNK_ROWS, Chunk, Enqueue, limit_chunk, remaining_rows, take_chunk
 from storage.batch_rows import BatchFileError, text_lines
-from storage.batches import Batch, RowError, complete_if_done
+from storage.batches import Batch, RowError, cancel_queued
 from storage.errors import ErrorCode
-from storage.jobs import JobError, TaskName, task_queue, utcnow
+from storage.jobs import TaskName, task_queue, utcnow
 from worker.celery_app import app
 from worker.runtime import Runtime, get_runtime
 from worker.settings import get_settings
 from worker.tasks import backoff_s, fetch_image
-from worker.webhook_tasks import deliver_webhook
+from worker.webhook_tasks import complete_batch
 
 logger = logging.getLogger(__name__)
-
-_CANCELLED = JobError(code=ErrorCode.CANCELLED, message="the batch was cancelled")
 
 
 @app.task(name=TaskName.EXPAND_BATCH.value, bind=True, max_retries=None)  # type: ignore[untyped-decorator]
@@ -83,7 +81,7 @@ def _expand(runtime: Runtime, batch_id: str) -> bool:
             if not chunk:
                 break
             counted = runtime.run(
-                take_chunk(batch, chunk, rows_read, runtime.jobs, runtime.batches, _enqueuer(batch))
+                take_chunk(batch, chunk, rows_read, runtime.jobs, runtime.batches, _enqueuer())
             )
             if not counted:
                 # Another task read these rows first and carries on from there.
@@ -97,7 +95,7 @@ def _expand(runtime: Runtime, batch_id: str) -> bool:
     return True
 
 
-def _enqueuer(batch: Batch) -> Enqueue:
+def _enqueuer() -> Enqueue:
     queue = task_queue(TaskName.FETCH_IMAGE, bulk=True).value
 
     async def enqueue(job_ids: list[str]) -> None:
@@ -111,13 +109,8 @@ def _finish(runtime: Runtime, batch: Batch) -> None:
     runtime.run(runtime.batches.seal(batch.id))
     if runtime.run(runtime.batches.is_cancelled(batch.id)):
         # Cancelled while rows were being read: what was queued since is cancelled too.
-        cancelled = runtime.run(runtime.jobs.fail_queued_of_batch(batch.id, _CANCELLED))
-        runtime.run(runtime.batches.mark_finished(batch.id, cancelled))
-    deliveries = runtime.run(
-        complete_if_done(batch.id, runtime.batches, runtime.jobs, runtime.webhooks)
-    )
-    for delivery in deliveries:
-        deliver_webhook.apply_async(args=[delivery.id, delivery.series, 1])
+        runtime.run(cancel_queued(batch.id, runtime.batches, runtime.jobs))
+    complete_batch(runtime, batch.id)
     if batch.source is not None:
         try:
             runtime.objects.delete_image(batch.source.object_key)

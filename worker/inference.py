@@ -16,7 +16,7 @@ from tritonclient.utils import InferenceServerException
 from storage.contract import ModelSignature, parse_signature
 from storage.errors import ErrorCode, PermanentError, TransientError
 from storage.jobs import ModelRef
-from storage.model_probe import probe_inputs
+from storage.model_probe import probe_tensors
 from storage.settings import TritonSettings
 
 # gRPC codes that mean "the server or model is not there right now": worth retrying.
@@ -200,12 +200,8 @@ class DetectorClient:
         """
         try:
             metadata: dict[str, Any] = self._client.get_model_metadata(name, as_json=True)
-            inputs = []
-            for input_name, datatype, zeros in probe_inputs(metadata):
-                tensor = grpcclient.InferInput(input_name, list(zeros.shape), datatype)
-                tensor.set_data_from_numpy(zeros)
-                inputs.append(tensor)
-            self._client.infer(name, inputs, client_timeout=self._settings.timeout_s)
+            tensors = probe_tensors(metadata)
+            self._client.infer(name, tensors, client_timeout=self._settings.timeout_s)
         except ValueError:
             return None  # a model with inputs no probe can fill is not probed
         except InferenceServerException as error:

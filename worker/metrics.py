@@ -49,9 +49,6 @@ WEBHOOK_DURATION = "deepfake_worker_webhook_delivery_duration_seconds"
 # Where the metric objects live; in multiprocess mode the served registry reads the files.
 REGISTRY = CollectorRegistry()
 
-TASK_OUTCOMES = ("succeeded", "failed", "retried")
-DELIVERY_RESULTS = ("delivered", "failed", "retrying", "disabled")
-
 tasks = Counter(
     TASKS,
     "Task runs by task name and outcome: succeeded, failed (the job failed, or the task "

@@ -27,13 +27,12 @@ from kombu.exceptions import KombuError
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
-from storage.batches import complete_if_done
 from storage.errors import ServiceError
 from storage.jobs import Job, JobStatus, TaskName, task_queue, utcnow
 from worker.celery_app import app
 from worker.runtime import Runtime, get_runtime
 from worker.settings import get_settings
-from worker.webhook_tasks import deliver_webhook, emit_job_event
+from worker.webhook_tasks import complete_batch, deliver_webhook, emit_job_event
 
 logger = logging.getLogger(__name__)
 
@@ -104,11 +103,7 @@ def complete_quiet_batches(runtime: Runtime) -> int:
     before = utcnow() - timedelta(seconds=settings.stuck_after_s)
     batch_ids = runtime.run(runtime.batches.quiet_incomplete(before, settings.batch_limit))
     for batch_id in batch_ids:
-        deliveries = runtime.run(
-            complete_if_done(batch_id, runtime.batches, runtime.jobs, runtime.webhooks)
-        )
-        for delivery in deliveries:
-            deliver_webhook.apply_async(args=[delivery.id, delivery.series, 1])
+        complete_batch(runtime, batch_id)
     return len(batch_ids)
 
 

@@ -25,7 +25,7 @@ from worker.reuse import reused_result
 from worker.runtime import Runtime, get_runtime
 from worker.scoring import Timer, score_image
 from worker.settings import RetrySettings, Settings, get_settings
-from worker.webhook_tasks import emit_job_event, event_wanted
+from worker.webhook_tasks import emit_job_event, event_endpoints
 
 logger = logging.getLogger(__name__)
 
@@ -137,12 +137,13 @@ def _infer(runtime: Runtime, job_id: str) -> None:
         result = score_image(content, job, runtime.detector, settings, timer)
     metrics.observe_stages(timer.durations_ms)
     durations = {f"durations_ms.{stage}": ms for stage, ms in timer.durations_ms.items()}
-    wanted = runtime.run(event_wanted(runtime, job, EventType.JOB_SUCCEEDED))
+    endpoints = runtime.run(event_endpoints(runtime, job, EventType.JOB_SUCCEEDED))
+    wanted = endpoints is not None
     # Conditional: a second run of this task for the same job writes nothing and emits nothing.
     if not runtime.run(runtime.jobs.succeed(job_id, result, durations, event_pending=wanted)):
         return
     if wanted:
-        emit_job_event(runtime, job_id)
+        emit_job_event(runtime, job_id, endpoints)
     else:
         ended = {**job.timestamps, JobStatus.SUCCEEDED.value: utcnow()}
         metrics.job_finished(

@@ -23,6 +23,7 @@ from storage.webhooks import (
     DeliveryStatus,
     DestinationKind,
     EventType,
+    WebhookEndpoint,
     delivery_id,
     event_message_id,
 )
@@ -37,9 +38,12 @@ logger = logging.getLogger(__name__)
 _STORE_RETRIES = 5
 
 
-def emit_job_event(runtime: Runtime, job_id: str) -> None:
+def emit_job_event(
+    runtime: Runtime, job_id: str, endpoints: list[WebhookEndpoint] | None = None
+) -> None:
     """Create and enqueue one delivery per destination of the job's terminal event, and
     complete the job's batch if it was the last one; then clear the job's `event_pending`.
+    `endpoints`: the subscribed endpoints already looked up (`event_endpoints`), if any.
 
     Never raises: the job's outcome is already recorded and must not be retried over a
     lost event. Whatever a crash or an outage leaves undone, the reconciler redoes: an
@@ -47,32 +51,50 @@ def emit_job_event(runtime: Runtime, job_id: str) -> None:
     never enqueued is enqueued.
     """
     try:
-        created = runtime.run(_emit(runtime, job_id))
+        created = runtime.run(_emit(runtime, job_id, endpoints))
     except Exception:
         logger.exception("job %s: its event could not be emitted; it stays pending", job_id)
         return
     try:
-        for delivery in created:
-            deliver_webhook.apply_async(args=[delivery.id, delivery.series, 1])
+        enqueue_deliveries(created)
     except Exception:
         logger.exception("job %s: a delivery could not be enqueued", job_id)
 
 
-async def event_wanted(runtime: Runtime, job: Job, event_type: EventType) -> bool:
-    """Whether anything receives `job`'s `event_type` event: its callback URL, its batch
-    (which counts its ends), or an endpoint of its tenant subscribed to it. Asked before
-    the terminal update, so that a job nobody listens to ends without an event to emit
-    (an endpoint registered in between is treated as registered after the job ended)."""
-    if job.callback_url is not None or job.batch_id is not None:
-        return True
-    return bool(await runtime.webhooks.endpoints_for(event_type, job.tenant_id))
+def enqueue_deliveries(deliveries: list[Delivery]) -> None:
+    """Send the first attempt of each new delivery."""
+    for delivery in deliveries:
+        deliver_webhook.apply_async(args=[delivery.id, delivery.series, 1])
 
 
-async def _emit(runtime: Runtime, job_id: str) -> list[Delivery]:
+def complete_batch(runtime: Runtime, batch_id: str) -> None:
+    """Complete the batch if nothing of it is left to run, and send its event."""
+    enqueue_deliveries(
+        runtime.run(complete_if_done(batch_id, runtime.batches, runtime.jobs, runtime.webhooks))
+    )
+
+
+async def event_endpoints(
+    runtime: Runtime, job: Job, event_type: EventType
+) -> list[WebhookEndpoint] | None:
+    """The tenant's endpoints subscribed to the `event_type` event `job` is about to end
+    with; None when nothing at all receives it (no endpoint, no callback URL, no batch,
+    which counts its ends). Asked before the terminal update, so that a job nobody listens
+    to ends without an event to emit (an endpoint registered in between is treated as
+    registered after the job ended)."""
+    endpoints = await runtime.webhooks.endpoints_for(event_type, job.tenant_id)
+    if endpoints or job.callback_url is not None or job.batch_id is not None:
+        return endpoints
+    return None
+
+
+async def _emit(
+    runtime: Runtime, job_id: str, endpoints: list[WebhookEndpoint] | None
+) -> list[Delivery]:
     job = await runtime.jobs.get(job_id)
     if job is None or not job.status.terminal:
         return []
-    created = await _create_deliveries(runtime, job)
+    created = await _create_deliveries(runtime, job, endpoints)
     # Counted before the event is marked emitted: a crash in between counts it twice, which
     # costs one exact check, never a batch left incomplete.
     if job.batch_id is not None and await runtime.batches.mark_finished(job.batch_id):
@@ -83,10 +105,14 @@ async def _emit(runtime: Runtime, job_id: str) -> list[Delivery]:
     return created
 
 
-async def _create_deliveries(runtime: Runtime, job: Job) -> list[Delivery]:
+async def _create_deliveries(
+    runtime: Runtime, job: Job, endpoints: list[WebhookEndpoint] | None
+) -> list[Delivery]:
     event_type = JOB_EVENTS.get(job.status)
     if event_type is None:
         return []
+    if endpoints is None:
+        endpoints = await runtime.webhooks.endpoints_for(event_type, job.tenant_id)
     metrics.job_finished(job)  # a rare second emission (after a crash) records it twice
     message_id = event_message_id(job.id, event_type)
     payload = {
@@ -96,8 +122,7 @@ async def _create_deliveries(runtime: Runtime, job: Job) -> list[Delivery]:
     }
     body = json.dumps(payload, separators=(",", ":"))
     destinations: list[tuple[DestinationKind, str | None, str]] = [
-        (DestinationKind.ENDPOINT, endpoint.id, endpoint.url)
-        for endpoint in await runtime.webhooks.endpoints_for(event_type, job.tenant_id)
+        (DestinationKind.ENDPOINT, endpoint.id, endpoint.url) for endpoint in endpoints
     ]
     if job.callback_url is not None:
         destinations.append((DestinationKind.CALLBACK, None, job.callback_url))

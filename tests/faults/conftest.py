@@ -38,9 +38,7 @@ Server = TypeVar("Server", bound=ManagedProcess)
 # Outages here last seconds: tasks retry long enough to outlast them, and the reconciler
 # looks every 2 s for work a crash lost.
 FAULT_SETTINGS = {
-    **TEST_SETTINGS,
-    # Every job asks Triton: the batches repeat four images, whose scores would be reused.
-    "WORKER_REUSE_RESULTS": "false",
+    **TEST_SETTINGS,  # reuse off included: the batches repeat four images
     "WORKER_RETRY__MAX_RETRIES": "60",
     "WORKER_RETRY__BACKOFF_BASE_S": "0.5",
     "WORKER_RETRY__BACKOFF_MAX_S": "2",

@@ -17,12 +17,13 @@ from pymongo.database import Database
 
 from devstack.process import ServiceProcess
 from devstack.servers import MongoServer, RedisServer, S3Server, TritonServer
+from storage.settings import MongoSettings
 from tests.e2e.clients import api_client
 from tests.e2e.receiver import Receiver
 from tests.faults.proxy import TcpProxy
 
 Document = dict[str, Any]
-DATABASE = "deepfake_detection"
+DATABASE = MongoSettings().database
 
 
 @dataclass

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from gateway.api.deps import Clients, ClientsDep
 from gateway.schemas import ReadinessOut
-from storage.model_probe import probe_inputs
+from storage.model_probe import probe_tensors
 
 router = APIRouter(tags=["health"])
 
@@ -26,13 +26,8 @@ class ModelFailing(RuntimeError):
 
 async def _probe(client: triton_aio.InferenceServerClient, name: str, version: str) -> None:
     metadata = await client.get_model_metadata(name, version, as_json=True)
-    inputs = []
-    for input_name, datatype, zeros in probe_inputs(metadata):
-        tensor = triton_aio.InferInput(input_name, list(zeros.shape), datatype)
-        tensor.set_data_from_numpy(zeros)
-        inputs.append(tensor)
     try:
-        await client.infer(name, inputs, model_version=version)
+        await client.infer(name, probe_tensors(metadata), model_version=version)
     except triton_aio.InferenceServerException as error:
         raise ModelFailing(f"model {name!r}: {error.message()}") from error
 
