@@ -5,9 +5,10 @@ again and checks every address it is about to connect to (and every redirect hop
 """
 
 import ipaddress
+import logging
 import re
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -17,7 +18,15 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # (host, port) -> addresses; raises socket.gaierror like getaddrinfo.
 Resolver = Callable[[str, int], list[str]]
 
+logger = logging.getLogger(__name__)
+
 DEFAULT_PORTS = {"http": 80, "https": 443}
+# Ports a fetch or a delivery may connect to unless configured otherwise: any other port
+# would let a tenant probe which ports of a public host answer.
+DEFAULT_ALLOWED_PORTS = frozenset({80, 443})
+# What a tenant is told, whatever the reason: the reason itself (which address, which
+# range) would map the inside of the network. The reason goes to the logs.
+FORBIDDEN_MESSAGE = "the URL is not allowed: it must reach a public address on an allowed port"
 
 # Hosts must be plain DNS names (after IDNA) or IP literals; anything else (percent-escapes,
 # backslashes, zone ids) is a parser-differential trick, not a real host.
@@ -142,11 +151,22 @@ def _forbidden_reason(ip: IPAddress, allow_loopback: bool) -> str | None:
     return next((reason for failed, reason in checks if failed), None)
 
 
+def _forbidden(host: str, detail: str) -> PermanentError:
+    logger.warning("URL refused: host %r: %s", host[:100], detail)
+    return PermanentError(ErrorCode.URL_FORBIDDEN, FORBIDDEN_MESSAGE)
+
+
 def check_ip(ip: IPAddress, *, allow_loopback: bool) -> None:
     """Raise `PermanentError(URL_FORBIDDEN)` unless `ip` is globally routable."""
     reason = _forbidden_reason(ip, allow_loopback)
     if reason is not None:
-        raise PermanentError(ErrorCode.URL_FORBIDDEN, f"address {ip} is {reason}")
+        raise _forbidden(str(ip), f"address {ip} is {reason}")
+
+
+def _reaches_loopback(ip: IPAddress) -> bool:
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped.is_loopback
+    return ip.is_loopback
 
 
 # The name does not exist; anything else (EAI_AGAIN, EAI_FAIL, ...) may pass.
@@ -162,13 +182,25 @@ def system_resolver(host: str, port: int) -> list[str]:
 
 
 def resolve_and_check(
-    host: str, port: int, *, allow_loopback: bool, resolver: Resolver = system_resolver
+    host: str,
+    port: int,
+    *,
+    allow_loopback: bool,
+    resolver: Resolver = system_resolver,
+    allowed_ports: Collection[int] | None = None,
 ) -> list[IPAddress]:
-    """Resolve `host` once and check every address; connect only to what this returns.
+    """Resolve `host` once and check every address and the port; connect only to what this
+    returns.
 
     Any forbidden address refuses the whole host: a name that also points inside the
-    network is hostile whichever address a client would have picked.
+    network is hostile whichever address a client would have picked. `port` must be one of
+    `allowed_ports` (default `DEFAULT_ALLOWED_PORTS`), except towards loopback when that is
+    allowed (tests and local development serve on random ports).
     """
+    port_allowed = port in (DEFAULT_ALLOWED_PORTS if allowed_ports is None else allowed_ports)
+    if not port_allowed and not allow_loopback:
+        # Refused before resolving: no DNS answer can tell anything about the port.
+        raise _forbidden(host, f"port {port} is not allowed")
     try:
         answers = resolver(host, port)
     except socket.gaierror as exc:
@@ -193,4 +225,6 @@ def resolve_and_check(
         raise PermanentError(ErrorCode.DNS_RESOLUTION_FAILED, f"host {host!r} has no address")
     for ip in addresses:
         check_ip(ip, allow_loopback=allow_loopback)
+    if not port_allowed and not all(_reaches_loopback(ip) for ip in addresses):
+        raise _forbidden(host, f"port {port} is not allowed")
     return addresses

@@ -16,7 +16,13 @@ from urllib3.exceptions import ConnectTimeoutError, HTTPError, SSLError
 from urllib3.util.ssl_match_hostname import CertificateError
 
 from storage.errors import ErrorCode, PermanentError, TransientError
-from storage.netguard import IPAddress, TargetUrl, resolve_and_check, validate_url
+from storage.netguard import (
+    DEFAULT_ALLOWED_PORTS,
+    IPAddress,
+    TargetUrl,
+    resolve_and_check,
+    validate_url,
+)
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _NOT_FOUND_STATUSES = frozenset({404, 410})
@@ -36,7 +42,10 @@ class FetchSettings(BaseModel):
     max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     max_redirects: int = Field(default=3, ge=0)
     # Only for tests and local development: production must never reach its own host.
+    # Loopback allowed also allows any port on it (local servers listen on random ports).
     allow_loopback: bool = False
+    # Ports an image URL, or any redirect hop, may name (`WORKER_FETCH__ALLOWED_PORTS`).
+    allowed_ports: frozenset[int] = DEFAULT_ALLOWED_PORTS
     user_agent: str = "deepfake-detection-service/0.1"
 
 
@@ -144,7 +153,12 @@ def _read_body(response: urllib3.BaseHTTPResponse, host: str, max_bytes: int) ->
 
 def _fetch_hop(target: TargetUrl, settings: FetchSettings) -> FetchedImage | str:
     """One request: the image, or the absolute URL a redirect points to."""
-    addresses = resolve_and_check(target.host, target.port, allow_loopback=settings.allow_loopback)
+    addresses = resolve_and_check(
+        target.host,
+        target.port,
+        allow_loopback=settings.allow_loopback,
+        allowed_ports=settings.allowed_ports,
+    )
     pool, response = _request(target, addresses, settings)
     with pool:
         try:

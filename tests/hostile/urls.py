@@ -136,6 +136,10 @@ URL_CASES = [
     _fetch("nat64 metadata", "http://[64:ff9b::a9fe:a9fe]/"),
     _fetch("nat64 private", "http://[64:ff9b::10.0.0.1]/"),
     _fetch("teredo private", "http://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/"),
+    # Public addresses on ports other than 80 and 443: a port scan through our fetcher.
+    _fetch("public ssh port", "http://93.184.215.14:22/"),
+    _fetch("public redis port", "https://93.184.215.14:6379/"),
+    _fetch("public v6 alt port", "http://[2606:2800:21f:cb07:6820:80da:af6b:8b2c]:8080/"),
 ]
 
 

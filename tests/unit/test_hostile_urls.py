@@ -5,7 +5,7 @@ import socket
 import pytest
 
 from storage.errors import ErrorCode, PermanentError, ServiceError
-from storage.netguard import Resolver, resolve_and_check, validate_url
+from storage.netguard import FORBIDDEN_MESSAGE, Resolver, resolve_and_check, validate_url
 from tests.hostile.urls import DNS_CASES, URL_CASES, DnsCase, Layer, UrlCase
 
 
@@ -31,6 +31,9 @@ def test_hostile_url(case: UrlCase) -> None:
             _guard(case.url, allow_loopback=False)
     assert caught.value.code is case.code
     assert len(caught.value.message) < 200  # user input is truncated, never echoed whole
+    if case.code is ErrorCode.URL_FORBIDDEN:
+        # Which range or port refused it would map the network: the logs say, not the tenant.
+        assert caught.value.message == FORBIDDEN_MESSAGE
 
 
 @pytest.mark.parametrize(
