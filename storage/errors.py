@@ -47,6 +47,9 @@ class ErrorCode(StrEnum):
     IMAGE_MISSING = "image_missing"
     INFERENCE_UNAVAILABLE = "inference_unavailable"
     INFERENCE_FAILED = "inference_failed"
+    # The job's task was given back by a lost worker (its process died: out of memory, a
+    # crash) more often than `WORKER_MAX_LOST_DELIVERIES`: the job is not tried again.
+    WORKER_LOST = "worker_lost"
     # A batch was cancelled while this job was still queued.
     CANCELLED = "cancelled"
 

@@ -196,6 +196,10 @@ class Job(BaseModel):
     # worker left set.
     event_pending: bool = False
     event_emitted_at: datetime | None = None
+    # Deliveries of this job's tasks that a lost worker gave back (its process died mid-task)
+    # or that the reconciler sent again: past a bound the job fails `worker_lost`, so one
+    # image that kills its worker cannot be redelivered forever.
+    lost_deliveries: int = 0
 
 
 # Where each task runs: fetching and inference scale on their own.

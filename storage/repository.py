@@ -239,10 +239,25 @@ class JobRepository:
         return [_from_document(document) async for document in cursor]
 
     async def touch(self, job: Job) -> bool:
-        """Bump `updated_at` if the job is as read; the one caller that wins re-enqueues it."""
+        """Bump `updated_at` if the job is as read; the one caller that wins re-enqueues it.
+        The message it sends again counts as a lost delivery."""
         outcome = await self._jobs.update_one(
             {"_id": job.id, "status": job.status.value, "updated_at": job.updated_at},
-            {"$set": {"updated_at": utcnow()}},
+            {"$set": {"updated_at": utcnow()}, "$inc": {"lost_deliveries": 1}},
+        )
+        return outcome.modified_count == 1
+
+    async def count_lost_delivery(self, job_id: str, bound: int) -> bool:
+        """Count one redelivery of the job's task; False once `bound` redeliveries were
+        counted (or the job is gone or ended): it must not run again."""
+        outcome = await self._jobs.update_one(
+            {
+                "_id": job_id,
+                "status": {"$in": [s.value for s in JobStatus if not s.terminal]},
+                # `$not` matches documents written before the field existed.
+                "lost_deliveries": {"$not": {"$gte": bound}},
+            },
+            {"$inc": {"lost_deliveries": 1}},
         )
         return outcome.modified_count == 1
 

@@ -1,5 +1,7 @@
 """The Celery application: broker, queues and delivery guarantees. Tasks live elsewhere."""
 
+import resource
+
 from celery import Celery
 from celery.signals import worker_process_init, worker_process_shutdown
 from kombu.entity import Queue as KombuQueue
@@ -87,7 +89,21 @@ def _open_process_resources(**_: object) -> None:
     # Imported here: the runtime opens sockets, which must happen in the child process.
     from worker.runtime import open_runtime
 
-    open_runtime(get_settings())
+    settings = get_settings()
+    limit_address_space(settings.memory_limit_mb)
+    open_runtime(settings)
+
+
+def limit_address_space(limit_mb: int) -> None:
+    """Bound this process's address space: an allocation past it raises MemoryError, which
+    fails the one job, instead of the kernel killing the pod."""
+    if limit_mb <= 0:
+        return
+    limit = limit_mb * 1024 * 1024
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
 @worker_process_shutdown.connect

@@ -5,9 +5,11 @@ killed with tasks reserved, a broker restarted without its data, an enqueue that
 after the job was recorded. MongoDB is the source of truth, so each pass looks there for
 work that should be moving and is not:
 
-- jobs queued or running, untouched past a deadline, whose queue is drained: enqueued again
-  (a job still waiting behind a backlog is not lost; one still running is harmless to
-  enqueue twice, since every transition is conditional);
+- jobs queued or running, untouched past a deadline, whose queue is drained, or past a
+  longer deadline whatever the queue holds: enqueued again (a job still waiting behind a
+  backlog is not lost; one still running is harmless to enqueue twice, since every
+  transition is conditional); each time counts as a lost delivery, and a job past the
+  bound fails `worker_lost` instead;
 - terminal jobs whose event is still pending: emitted again;
 - pending webhook deliveries whose next attempt is overdue: their attempt enqueued again;
 - sealed batches not completed and untouched past a deadline: completed if nothing of them
@@ -28,10 +30,11 @@ from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
 from storage.errors import ServiceError
-from storage.jobs import Job, JobStatus, TaskName, task_queue, utcnow
+from storage.jobs import Job, JobError, JobStatus, TaskName, task_queue, utcnow
 from worker.celery_app import app
 from worker.runtime import Runtime, get_runtime
 from worker.settings import get_settings
+from worker.tasks import lost_worker_error
 from worker.webhook_tasks import complete_batch, deliver_webhook, emit_job_event
 
 logger = logging.getLogger(__name__)
@@ -62,7 +65,10 @@ def _queue_sizes(task_: Task) -> dict[str, int]:
 
 def requeue_stuck_jobs(task_: Task, runtime: Runtime) -> int:
     settings = runtime.settings.reconciler
-    before = utcnow() - timedelta(seconds=settings.stuck_after_s)
+    now = utcnow()
+    before = now - timedelta(seconds=settings.stuck_after_s)
+    long_before = now - timedelta(seconds=settings.stuck_under_backlog_after_s)
+    bound = runtime.settings.max_lost_deliveries
     sizes: dict[str, int] | None = None
     requeued = 0
     for status in _UNFINISHED:
@@ -70,12 +76,21 @@ def requeue_stuck_jobs(task_: Task, runtime: Runtime) -> int:
             task = next_task(job)
             queue = task_queue(task, bulk=job.batch_id is not None).value
             sizes = sizes if sizes is not None else _queue_sizes(task_)
-            if sizes[queue] > 0:
+            if sizes[queue] > 0 and job.updated_at >= long_before:
                 continue  # its message may be in that backlog: look again once it drains
-            if runtime.run(runtime.jobs.touch(job)):
+            if job.lost_deliveries >= bound:
+                _fail_lost(runtime, job, bound)
+            elif runtime.run(runtime.jobs.touch(job)):
                 task_.app.send_task(task.value, args=[job.id], queue=queue)
                 requeued += 1
     return requeued
+
+
+def _fail_lost(runtime: Runtime, job: Job, bound: int) -> None:
+    error = lost_worker_error(bound)
+    logger.error("job %s: lost %d times; failing it", job.id, bound)
+    if runtime.run(runtime.jobs.fail(job.id, JobError(code=error.code, message=error.message))):
+        emit_job_event(runtime, job.id)
 
 
 def emit_lost_events(runtime: Runtime) -> int:

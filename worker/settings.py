@@ -62,6 +62,10 @@ class ReconcilerSettings(BaseModel):
     # A pending delivery due and untouched this long lost its task; keep it above the
     # webhook timeout, or an attempt still being sent is sent twice.
     delivery_after_s: float = Field(default=300.0, gt=0)
+    # A stuck job whose queue is not drained may still have its message in that backlog;
+    # past this longer deadline it is enqueued again anyway (a second message is harmless:
+    # every transition is conditional), so a busy queue cannot hide a lost job for good.
+    stuck_under_backlog_after_s: float = Field(default=3600.0, gt=0)
     # Documents of each kind handled per pass: a backlog is worked off over several passes.
     batch_limit: int = Field(default=500, ge=1)
     # How often every loaded model is probed with one request (and reloaded when it fails).
@@ -106,6 +110,13 @@ class Settings(BaseSettings):
     task_time_limit_s: float = Field(default=120.0, gt=0)
     # Identical bytes of a tenant, judged by the same model version: reuse the earlier scores.
     reuse_results: bool = True
+    # A job whose task a lost worker gave back (its process killed mid-task: out of memory,
+    # a decoder crash, the hard time limit) this many times fails `worker_lost`.
+    max_lost_deliveries: int = Field(default=5, ge=1)
+    # Address-space limit of each pool process (RLIMIT_AS), in MiB; 0: none. Size the
+    # worker's memory limit to at least concurrency x this plus ~300 MiB for the main process:
+    # an image that needs more fails its own job (MemoryError) instead of the whole pod.
+    memory_limit_mb: int = Field(default=2048, ge=0)
     # Chunks of 500 rows one task reads from a submitted batch before handing on.
     batch_chunks_per_task: int = Field(default=20, ge=1)
 

@@ -1,8 +1,10 @@
 """Celery tasks. Each takes a job ID, reloads the job and is safe to run twice.
 
-Failures are sorted in one place (`_handle_failure`): permanent ones fail the job at once
-with their code, transient ones retry with exponential backoff up to a bound and then
-fail the job with their code.
+Failures are sorted in one place (`_run_stage`, `_handle_failure`): permanent ones fail the
+job at once with their code, transient ones retry with exponential backoff up to a bound and
+then fail the job with their code, and anything else (a defect, an input no check foresaw)
+fails it `internal_error`, the traceback in the logs only. A task that a lost worker gave
+back is counted on the job; past `max_lost_deliveries` the job fails `worker_lost`.
 """
 
 import logging
@@ -41,8 +43,10 @@ def _runtime() -> Runtime:
 def _handle_failure(task: Task, runtime: Runtime, job_id: str, error: Exception) -> None:
     """Fail the job, or schedule a retry; raises `Retry` in the second case."""
     if not isinstance(error, ServiceError):
-        # Our stores (MongoDB, object store) being unreachable is transient too.
-        error = TransientError(ErrorCode.INTERNAL_ERROR, f"storage unavailable: {error}")
+        # Our stores (MongoDB, object store) being unreachable is transient too. What they
+        # said names internal hosts: it goes to the logs, not to the job.
+        logger.warning("job %s: storage unavailable: %s", job_id, error)
+        error = TransientError(ErrorCode.INTERNAL_ERROR, "a storage service was unavailable")
     retry = runtime.settings.retry
     if error.transient and task.request.retries < retry.max_retries:
         delay = backoff_s(task.request.retries, retry)
@@ -72,11 +76,48 @@ def _run_stage(
     """Run one stage of a job, sorting whatever it raises into retry or failure."""
     runtime = _runtime()
     try:
+        if _redelivered(task) and not _count_redelivery(task, runtime, job_id):
+            return
         stage(runtime, job_id)
     except SoftTimeLimitExceeded:
         _handle_failure(task, runtime, job_id, _too_slow(slow_code, runtime))
     except (ServiceError, PyMongoError, Urllib3Error, OSError) as error:
         _handle_failure(task, runtime, job_id, error)
+    except Exception:
+        # Whatever else a stage raises ends the job; a retry would only meet it again.
+        logger.exception("job %s: unexpected error in %s", job_id, task.name)
+        _handle_failure(task, runtime, job_id, _INTERNAL)
+
+
+_INTERNAL = PermanentError(
+    ErrorCode.INTERNAL_ERROR, "the job could not be processed because of an internal error"
+)
+
+
+def _redelivered(task: Task) -> bool:
+    """Whether the broker gave this message back: a worker died (or shut down) with it."""
+    delivery_info = task.request.delivery_info or {}
+    return bool(delivery_info.get("redelivered"))
+
+
+def _count_redelivery(task: Task, runtime: Runtime, job_id: str) -> bool:
+    """Count a redelivery on the job; False when the job must not run again (it failed
+    `worker_lost` here, or it is gone or ended)."""
+    bound = runtime.settings.max_lost_deliveries
+    if runtime.run(runtime.jobs.count_lost_delivery(job_id, bound)):
+        return True
+    job = _load(runtime, job_id)
+    if job is not None and not job.status.terminal:
+        logger.error("job %s: its task was given back %d times; failing it", job_id, bound)
+        _handle_failure(task, runtime, job_id, lost_worker_error(bound))
+    return False
+
+
+def lost_worker_error(bound: int) -> PermanentError:
+    message = (
+        f"the worker processing this job was lost {bound} times (it ran out of memory or crashed)"
+    )
+    return PermanentError(ErrorCode.WORKER_LOST, message)
 
 
 @app.task(name=TaskName.FETCH_IMAGE.value, bind=True, max_retries=None)
