@@ -1,6 +1,7 @@
 """The public shapes of `/v1/batches`."""
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,6 +29,18 @@ class BatchCreate(JobOptions):
     # Per-item metadata only: a batch-wide one would be copied into every job.
     metadata: dict[str, Any] = Field(default_factory=dict, exclude=True)
     items: list[BatchItemIn] = Field(min_length=1)
+
+
+@lru_cache
+def batch_create_model(max_items: int) -> type[BatchCreate]:
+    """`BatchCreate` with at most `max_items` items: validation stops at the first item past
+    it, so an oversized list is never built whole."""
+
+    class LimitedBatchCreate(BatchCreate):
+        items: list[BatchItemIn] = Field(min_length=1, max_length=max_items)
+
+    LimitedBatchCreate.__name__ = BatchCreate.__name__
+    return LimitedBatchCreate
 
 
 class BatchOut(BaseModel):

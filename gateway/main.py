@@ -92,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_bytes=settings.max_upload_bytes + _MULTIPART_OVERHEAD_BYTES,
         # Batch files are streamed to a spooled file, never held whole: a larger cap.
         path_limits={"/v1/batches": settings.max_batch_upload_bytes + _MULTIPART_OVERHEAD_BYTES},
+        json_max_bytes=settings.max_json_body_bytes,
     )
     # Outermost: times whole requests and counts what the limits refuse too.
     app.state.metrics = GatewayMetrics(settings.metrics)

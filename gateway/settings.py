@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     # Rows a bulk batch may hold, and the size of its uploaded file (read as a stream).
     max_batch_items: int = Field(default=100_000, ge=1)
     max_batch_upload_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
+    # A JSON body is parsed whole in memory: JSON `items` stay few, files carry big batches.
+    max_batch_json_items: int = Field(default=1000, ge=1)
+    # Every body that is not multipart (JSON, or anything else), on every route.
+    max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # Seconds each dependency gets to answer /readyz.
     readiness_timeout_s: float = Field(default=2.0, gt=0)
     # How long a rotated-out webhook secret keeps signing next to the new one.

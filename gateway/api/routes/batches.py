@@ -15,7 +15,8 @@ from starlette.datastructures import UploadFile
 from gateway.api.deps import ClientsDep
 from gateway.api.forms import options_from_form, validated
 from gateway.auth import Principal, ReadAccess, SubmitAccess
-from gateway.batch_schemas import BatchCreate, BatchOut, batch_path
+from gateway.batch_schemas import BatchOut, batch_create_model, batch_path
+from gateway.csv_cells import safe_row
 from gateway.errors import ApiError
 from gateway.schemas import ErrorOut, JobOptions
 from storage.batch_rows import RowFormat, guess_format
@@ -49,7 +50,8 @@ async def create_batch(
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     batches = clients.batch_submitter
     if content_type == "application/json":
-        body = validated(BatchCreate, await request.body())
+        max_items = clients.settings.max_batch_json_items
+        body = validated(batch_create_model(max_items), await request.body())
         options = JobOptions.model_validate(body.model_dump(exclude={"items"}))
         # One item per line: the item's position is its row number, as in a JSONL file.
         lines = b"".join(
@@ -171,10 +173,11 @@ async def _jsonl_lines(documents: AsyncIterator[dict[str, Any]]) -> AsyncIterato
 
 async def _csv_lines(documents: AsyncIterator[dict[str, Any]]) -> AsyncIterator[str]:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=_CSV_COLUMNS, lineterminator="\n")
+    # RFC 4180 line ends: a value holding a lone CR or LF is then quoted, never a row break.
+    writer = csv.DictWriter(buffer, fieldnames=_CSV_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     async for document in documents:
-        writer.writerow(_result_row(document))
+        writer.writerow(safe_row(_result_row(document)))
         if buffer.tell() > 64 * 1024:
             yield buffer.getvalue()
             buffer.seek(0)
