@@ -3,7 +3,7 @@
 `prepare_detector_input` letterboxes an image into the detector's square input and keeps the
 mapping back; `decode_detections` turns the model's per-anchor boxes and scores into faces in
 image pixels (threshold, non-maximum suppression); `crop_faces` cuts the square crops that
-MesoNet judges. The anchors are decoded inside the graph (model_repository/faces.py), so
+the detector judges. The anchors are decoded inside the graph (model_repository/faces.py), so
 nothing here depends on the detector's anchor layout.
 """
 
@@ -72,19 +72,24 @@ def prepare_detector_input(rgb: Image, size: int) -> tuple[Image, Letterbox]:
 
     Large images are first averaged over k x k blocks (k = the whole part of the scale
     factor), then resampled bilinearly, so downscaling does not alias small faces away.
-    Stack the results to batch several images.
+    Any geometry works, down to 1 x 1 and 1 x max_side: a block never spans more rows or
+    columns than the image has. Stack the results to batch several images.
     """
     height, width = rgb.shape[:2]
+    if height < 1 or width < 1 or size < 1:
+        raise ValueError(f"cannot letterbox a {width}x{height} image into {size}x{size}")
     fit = size / max(height, width)
     new_h, new_w = max(1, round(height * fit)), max(1, round(width * fit))
     block = max(1, int(1 / fit))
+    # A strip thinner than a block (1 x 4096 into 128: k = 32) is averaged whole across.
+    block_y, block_x = min(block, height), min(block, width)
     if block > 1:
-        # The last (size % block) rows and columns are dropped; the scales below account for it.
-        rows, cols = height // block, width // block
-        blocks = rgb[: rows * block, : cols * block].reshape(rows, block, cols, block, 3)
+        # The last (side % block) rows and columns are dropped; the scales below account for it.
+        rows, cols = height // block_y, width // block_x
+        blocks = rgb[: rows * block_y, : cols * block_x].reshape(rows, block_y, cols, block_x, 3)
         # Summing whole rows first is ~8x faster than a mean over both axes at once.
         sums = blocks.sum(axis=1, dtype=np.uint32).sum(axis=2)
-        source = sums.astype(np.float32) / np.float32(block * block)
+        source = sums.astype(np.float32) / np.float32(block_y * block_x)
     else:
         source = rgb.astype(np.float32)
     resized = _bilinear(source, new_h, new_w)
@@ -95,8 +100,8 @@ def prepare_detector_input(rgb: Image, size: int) -> tuple[Image, Letterbox]:
         size=size,
         height=height,
         width=width,
-        scale_x=new_w / (source.shape[1] * block),
-        scale_y=new_h / (source.shape[0] * block),
+        scale_x=new_w / (source.shape[1] * block_x),
+        scale_y=new_h / (source.shape[0] * block_y),
         pad_x=pad_x,
         pad_y=pad_y,
     )
@@ -184,22 +189,41 @@ def _place(start: float, side: int, limit: int) -> int:
     return min(max(round(start), 0), limit - side)
 
 
-def crop_faces(rgb: Image, boxes: list[FaceBox], margin: float, size: int) -> Image:
-    """[N, size, size, 3] uint8 square crops, black where a crop leaves the image.
+def crop_faces(
+    rgb: Image, boxes: list[FaceBox], margin: float, size: int | tuple[int, int]
+) -> Image:
+    """[N, height, width, 3] uint8 crops, black where a crop leaves the image.
 
-    Nearest resampling, as PIL's NEAREST (source = floor((i + 0.5) * side / size)), the way
+    `size` is the side of a square model input, or its (width, height): the square around
+    each face is then stretched to it, as `resize_whole` stretches a whole image. Nearest
+    resampling, as PIL's NEAREST (source = floor((i + 0.5) * side / size)), the way
     MesoNet's training crops were loaded.
     """
+    out_w, out_h = (size, size) if isinstance(size, int) else size
     height, width = rgb.shape[:2]
-    crops = np.zeros((len(boxes), size, size, 3), np.uint8)
+    crops = np.zeros((len(boxes), out_h, out_w, 3), np.uint8)
     for index, box in enumerate(boxes):
         x0, y0, side = square_around(box, margin, height, width)
-        offsets = np.floor((np.arange(size) + 0.5) * (side / size)).astype(np.intp)
-        ys, xs = y0 + offsets, x0 + offsets
+        ys, xs = _samples(y0, side, out_h, height), _samples(x0, side, out_w, width)
         inside_y, inside_x = (ys >= 0) & (ys < height), (xs >= 0) & (xs < width)
         patch = rgb[ys[inside_y]][:, xs[inside_x]]
         crops[index][np.ix_(inside_y, inside_x)] = patch
     return crops
+
+
+def _samples(start: int, side: int, size: int, limit: int) -> npt.NDArray[np.intp]:
+    """The image row (or column) each of `size` output rows takes, for a square at `start`.
+
+    A strip thinner than one output row (a 1 x 4096 image padded to a 4096 square) could
+    fall between two samples and leave the crop all black: the row nearest its middle then
+    takes it.
+    """
+    offsets = np.floor((np.arange(size) + 0.5) * (side / size)).astype(np.intp)
+    rows: npt.NDArray[np.intp] = start + offsets
+    if not ((rows >= 0) & (rows < limit)).any():  # only where the square pads the image
+        middle = limit // 2
+        rows[min(max(int((middle + 0.5 - start) * size / side), 0), size - 1)] = middle
+    return rows
 
 
 def whole_image_face(height: int, width: int, max_side: int, max_aspect: float) -> FaceBox | None:

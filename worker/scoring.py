@@ -117,7 +117,7 @@ def score_image(
             model_version=detector.served_version(model),
             face_detector=face_detector,
         )
-    crops = crop_faces(rgb, faces, settings.faces.crop_margin, signature.height)
+    crops = crop_faces(rgb, faces, settings.faces.crop_margin, (signature.width, signature.height))
     prediction = detector.predict(model, crops)
     timer.lap("inference")
     results = [
