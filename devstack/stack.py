@@ -170,6 +170,9 @@ def beat_process(env: dict[str, str], log_dir: Path, schedule: Path) -> ServiceP
 def check_ports_free(ports: Ports) -> None:
     for name, port in asdict(ports).items():
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            # As the servers bind: a port whose old connections linger in TIME_WAIT (right
+            # after Ctrl-C) is free to them, and a port someone listens on is not.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind((HOST, port))
             except OSError as error:
