@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from storage.jobs import utcnow
+from storage.signing_keys import CallbackSecret
 from storage.webhooks import (
     Attempt,
     Delivery,
@@ -29,8 +31,16 @@ class WebhookOut(BaseModel):
     url: str
     event_types: list[EventType]
     description: str | None
-    disabled: bool = Field(description="True once the endpoint answered 410 Gone.")
+    disabled: bool = Field(
+        description="True once the endpoint answered 410 Gone, or failed every attempt for "
+        "`WORKER_WEBHOOK__DISABLE_AFTER_S`; it then receives no events."
+    )
     disabled_reason: str | None
+    disabled_at: datetime | None = None
+    failing_since: datetime | None = Field(
+        default=None,
+        description="The first failed attempt since the last delivered one; null while healthy.",
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -77,3 +87,24 @@ class DeliveryDetailOut(DeliveryOut):
     def from_delivery(cls, delivery: Delivery) -> "DeliveryDetailOut":
         summary = DeliveryOut.from_delivery(delivery).model_dump()
         return cls(**summary, attempts=delivery.attempts, payload=json.loads(delivery.body))
+
+
+class CallbackSecretOut(BaseModel):
+    secret: str = Field(
+        description="`whsec_…`: signs every delivery to this tenant's `callback_url`s "
+        "(Standard Webhooks), and no other tenant's."
+    )
+    previous_secret_expires_at: datetime | None = Field(
+        description="Until then the rotated-out secret also signs (a second signature)."
+    )
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_secret(cls, key: CallbackSecret) -> "CallbackSecretOut":
+        return cls(
+            secret=key.secret,
+            previous_secret_expires_at=key.previous_expires_at(utcnow()),
+            created_at=key.created_at,
+            updated_at=key.updated_at,
+        )

@@ -6,7 +6,7 @@ Redis hands out twice sends nothing the second time, and a redelivery bumps `ser
 tasks of the previous series find nothing to do.
 """
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
@@ -14,14 +14,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from storage.jobs import utcnow
-from storage.webhooks import (
-    Attempt,
-    Delivery,
-    DeliveryStatus,
-    EventType,
-    PreviousSecret,
-    WebhookEndpoint,
-)
+from storage.signing_keys import CallbackSecrets, rotate
+from storage.webhooks import Attempt, Delivery, DeliveryStatus, EventType, WebhookEndpoint
 
 Document = dict[str, Any]
 _FINISHED = [DeliveryStatus.SUCCEEDED.value, DeliveryStatus.FAILED.value]
@@ -43,6 +37,7 @@ class WebhookRepository:
     def __init__(self, database: AsyncDatabase[Document]) -> None:
         self._endpoints = database["webhook_endpoints"]
         self._deliveries = database["webhook_deliveries"]
+        self.callback_secrets = CallbackSecrets(database)
 
     async def ensure_indexes(self) -> None:
         await self._endpoints.create_index([("tenant_id", ASCENDING), ("created_at", ASCENDING)])
@@ -80,37 +75,29 @@ class WebhookRepository:
         self, endpoint_id: str, new_secret: str, grace_s: float
     ) -> WebhookEndpoint | None:
         """Make `new_secret` current; the old one keeps signing for `grace_s`."""
-        for _ in range(3):  # conditional on the secret read: a concurrent rotation wins
-            endpoint = await self.get_endpoint(endpoint_id)
-            if endpoint is None:
-                return None
-            now = utcnow()
-            kept = [p for p in endpoint.previous_secrets if p.expires_at > now]
-            if grace_s > 0:
-                expires = now + timedelta(seconds=grace_s)
-                kept.insert(0, PreviousSecret(secret=endpoint.secret, expires_at=expires))
-            outcome = await self._endpoints.update_one(
-                {"_id": endpoint_id, "secret": endpoint.secret},
-                {
-                    "$set": {
-                        "secret": new_secret,
-                        "previous_secrets": [p.model_dump() for p in kept],
-                        "updated_at": now,
-                    }
-                },
-            )
-            if outcome.modified_count == 1:
-                return endpoint.model_copy(
-                    update={"secret": new_secret, "previous_secrets": kept, "updated_at": now}
-                )
-        return None
+        document = await rotate(self._endpoints, endpoint_id, new_secret, grace_s)
+        return None if document is None else WebhookEndpoint.model_validate(_fields(document))
 
-    async def disable_endpoint(self, endpoint_id: str, reason: str) -> bool:
+    async def disable_endpoint(self, endpoint_id: str, reason: str) -> WebhookEndpoint | None:
+        """Disable the endpoint; the endpoint as disabled, or None if it already was (or is
+        gone), so that one caller only announces it."""
+        now = utcnow()
+        changes = {"disabled": True, "disabled_reason": reason, "disabled_at": now}
         outcome = await self._endpoints.update_one(
-            {"_id": endpoint_id, "disabled": False},
-            {"$set": {"disabled": True, "disabled_reason": reason, "updated_at": utcnow()}},
+            {"_id": endpoint_id, "disabled": False}, {"$set": {**changes, "updated_at": now}}
         )
-        return outcome.modified_count == 1
+        if outcome.modified_count != 1:
+            return None
+        return await self.get_endpoint(endpoint_id)
+
+    async def mark_failing(self, endpoint_id: str, since: datetime) -> None:
+        """Start the endpoint's failure clock, unless it runs already."""
+        await self._endpoints.update_one(
+            {"_id": endpoint_id, "failing_since": None}, {"$set": {"failing_since": since}}
+        )
+
+    async def mark_healthy(self, endpoint_id: str) -> None:
+        await self._endpoints.update_one({"_id": endpoint_id}, {"$set": {"failing_since": None}})
 
     # Deliveries
 
@@ -147,18 +134,24 @@ class WebhookRepository:
 
     async def claim_attempt(self, delivery_id: str, series: int, number: int) -> Delivery | None:
         """Take attempt `number` of `series`; None if it is taken, stale or finished."""
+        delivery = await self.get_delivery(delivery_id)
+        if delivery is None or not delivery.claimable(series, number):
+            return None
+        return delivery if await self.claim(delivery, number) else None
+
+    async def claim(self, delivery: Delivery, number: int) -> bool:
+        """Take attempt `number` of the series `delivery` (as read) is in; False if another
+        task took it, or a redelivery or an attempt changed the delivery since."""
         outcome = await self._deliveries.update_one(
             {
-                "_id": delivery_id,
+                "_id": delivery.id,
                 "status": DeliveryStatus.PENDING.value,
-                "series": series,
+                "series": delivery.series,
                 "claimed": number - 1,
             },
-            {"$set": {"claimed": number, "updated_at": utcnow()}},
+            {"$set": {"claimed": number, "held": False, "updated_at": utcnow()}},
         )
-        if outcome.modified_count != 1:
-            return None
-        return await self.get_delivery(delivery_id)
+        return outcome.modified_count == 1
 
     async def record_attempt(
         self,
@@ -166,7 +159,10 @@ class WebhookRepository:
         attempt: Attempt,
         status: DeliveryStatus,
         next_attempt_at: datetime | None,
+        *,
+        held: bool = False,
     ) -> bool:
+        """Record a claimed attempt; `held`: the next one waits in MongoDB for the sweep."""
         outcome = await self._deliveries.update_one(
             {
                 "_id": delivery_id,
@@ -179,6 +175,7 @@ class WebhookRepository:
                 "$set": {
                     "status": status.value,
                     "next_attempt_at": next_attempt_at,
+                    "held": held,
                     "updated_at": utcnow(),
                 },
             },
@@ -193,6 +190,7 @@ class WebhookRepository:
                 "$set": {
                     "status": DeliveryStatus.PENDING.value,
                     "claimed": 0,
+                    "held": False,
                     "next_attempt_at": utcnow(),
                     "updated_at": utcnow(),
                 },
@@ -212,21 +210,55 @@ class WebhookRepository:
                 "series": series,
                 "claimed": 0,
             },
-            {"$set": {"status": DeliveryStatus.FAILED.value, "next_attempt_at": None}},
+            {
+                "$set": {
+                    "status": DeliveryStatus.FAILED.value,
+                    "next_attempt_at": None,
+                    "held": False,
+                }
+            },
         )
         return outcome.modified_count == 1
 
     async def stalled(self, before: datetime, limit: int) -> list[Delivery]:
         """Pending deliveries whose next attempt was due before `before` and that no task has
-        touched since: their task was lost (a killed worker, a broker that lost its data)."""
+        touched since: their task was lost (a killed worker, a broker that lost its data).
+        Held ones are the sweep's (`due_held`), not lost."""
         cursor = self._deliveries.find(
             {
                 "status": DeliveryStatus.PENDING.value,
                 "next_attempt_at": {"$lt": before},
                 "updated_at": {"$lt": before},
+                "held": {"$ne": True},
             }
         ).limit(limit)
         return [Delivery.model_validate(_fields(d)) async for d in cursor]
+
+    async def due_held(self, now: datetime, limit: int) -> list[Delivery]:
+        """Held deliveries whose next attempt is due (the status+next_attempt_at index)."""
+        cursor = self._deliveries.find(
+            {
+                "status": DeliveryStatus.PENDING.value,
+                "next_attempt_at": {"$lte": now},
+                "held": True,
+            }
+        ).limit(limit)
+        return [Delivery.model_validate(_fields(d)) async for d in cursor]
+
+    async def release(self, delivery: Delivery) -> bool:
+        """Hand a held delivery (as read) to the broker: the one caller that wins enqueues
+        its next attempt. A release whose enqueue then fails is found by `stalled`."""
+        outcome = await self._deliveries.update_one(
+            {
+                "_id": delivery.id,
+                "status": DeliveryStatus.PENDING.value,
+                "series": delivery.series,
+                "claimed": delivery.claimed,
+                "held": True,
+            },
+            {"$set": {"held": False, "updated_at": utcnow()}},
+        )
+        return outcome.modified_count == 1
 
     async def touch(self, delivery: Delivery) -> bool:
         """Bump `updated_at` if the delivery is as read; the one caller that wins re-enqueues

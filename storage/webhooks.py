@@ -17,12 +17,17 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from storage.jobs import DEFAULT_TENANT, JobStatus, utcnow
+from storage.signing_keys import PreviousSecret as PreviousSecret  # endpoints' old secrets
+from storage.signing_keys import SigningKey
 
 
 class EventType(StrEnum):
     JOB_SUCCEEDED = "job.succeeded"
     JOB_FAILED = "job.failed"
     BATCH_COMPLETED = "batch.completed"
+    # An endpoint was disabled (410 Gone, or failing continuously): sent to the tenant's
+    # other endpoints subscribed to it, and recorded on the disabled one's deliveries.
+    WEBHOOK_DISABLED = "webhook.disabled"
 
 
 JOB_EVENTS: dict[JobStatus, EventType] = {
@@ -40,7 +45,7 @@ class DeliveryStatus(StrEnum):
 class DestinationKind(StrEnum):
     # A registered endpoint (`POST /v1/webhooks`), signed with its own secret.
     ENDPOINT = "endpoint"
-    # A job's `callback_url`, signed with the service-wide callback secret.
+    # A job's or batch's `callback_url`, signed with its tenant's callback secret.
     CALLBACK = "callback"
 
 
@@ -62,27 +67,19 @@ def new_endpoint_id() -> str:
     return "wh_" + secrets.token_urlsafe(12)
 
 
-class PreviousSecret(BaseModel):
-    secret: str
-    expires_at: datetime
-
-
-class WebhookEndpoint(BaseModel):
+class WebhookEndpoint(SigningKey):
     id: str = Field(default_factory=new_endpoint_id)
     tenant_id: str = DEFAULT_TENANT
     url: str
     event_types: list[EventType]
     description: str | None = None
-    secret: str
-    # Rotated-out secrets that still sign until they expire (the grace period).
-    previous_secrets: list[PreviousSecret] = Field(default_factory=list)
     disabled: bool = False
     disabled_reason: str | None = None
+    disabled_at: datetime | None = None
+    # The first failed attempt since the last success; only a success clears it.
+    failing_since: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
-
-    def signing_secrets(self, now: datetime) -> list[str]:
-        return [self.secret] + [p.secret for p in self.previous_secrets if p.expires_at > now]
 
 
 class Attempt(BaseModel):
@@ -114,8 +111,19 @@ class Delivery(BaseModel):
     claimed: int = 0
     attempts: list[Attempt] = Field(default_factory=list)
     next_attempt_at: datetime | None = None
+    # The next attempt waits in MongoDB until `next_attempt_at`, for the sweep to enqueue
+    # (a delay too long to wait in the broker); False while it waits in the broker or runs.
+    held: bool = False
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+    def claimable(self, series: int, number: int) -> bool:
+        """Whether attempt `number` of `series` is the next one to send."""
+        return (
+            self.status is DeliveryStatus.PENDING
+            and self.series == series
+            and self.claimed == number - 1
+        )
 
 
 def retry_delay_s(

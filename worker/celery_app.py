@@ -64,6 +64,15 @@ def create_app() -> Celery:
                 "schedule": reconciler.interval_s,
                 "options": {"expires": reconciler.interval_s},
             },
+            # Webhook retries too far off to wait in the broker (worker.webhook_tasks).
+            "sweep-deliveries": {
+                "task": "worker.sweep_deliveries",
+                "schedule": settings.webhook.sweep_interval_s,
+                "options": {
+                    "expires": settings.webhook.sweep_interval_s,
+                    "queue": Queue.MAINTENANCE.value,
+                },
+            },
             "purge-expired": {
                 "task": TaskName.PURGE_EXPIRED.value,
                 "schedule": settings.retention.interval_s,

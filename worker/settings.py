@@ -2,7 +2,7 @@
 
 from functools import lru_cache
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from storage.settings import (
@@ -119,6 +119,17 @@ class Settings(BaseSettings):
     memory_limit_mb: int = Field(default=2048, ge=0)
     # Chunks of 500 rows one task reads from a submitted batch before handing on.
     batch_chunks_per_task: int = Field(default=20, ge=1)
+
+    @model_validator(mode="after")
+    def _webhook_countdowns_within_visibility(self) -> "Settings":
+        # A countdown the broker holds past its visibility timeout is handed out again.
+        longest = max(self.webhook.countdown_max_s, self.webhook.over_cap_delay_s)
+        if longest * 2 > self.celery.visibility_timeout_s:
+            raise ValueError(
+                "webhook.countdown_max_s and webhook.over_cap_delay_s must stay under half "
+                "of celery.visibility_timeout_s"
+            )
+        return self
 
 
 @lru_cache

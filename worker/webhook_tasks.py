@@ -7,7 +7,6 @@ that runs twice neither creates nor enqueues a second delivery.
 
 import json
 import logging
-from datetime import timedelta
 
 from celery import Task
 from pymongo.errors import PyMongoError
@@ -15,23 +14,19 @@ from pymongo.errors import PyMongoError
 from storage.batches import complete_if_done
 from storage.job_view import JobOut
 from storage.jobs import Job, TaskName, utcnow
-from storage.signing import sign
 from storage.webhooks import (
     JOB_EVENTS,
-    Attempt,
     Delivery,
-    DeliveryStatus,
     DestinationKind,
     EventType,
     WebhookEndpoint,
     delivery_id,
     event_message_id,
 )
-from worker import metrics
+from worker import metrics, webhook_delivery
 from worker.celery_app import app
 from worker.runtime import Runtime, get_runtime
 from worker.settings import get_settings
-from worker.webhooks import AttemptResult, Decision, decide, post_webhook
 
 logger = logging.getLogger(__name__)
 
@@ -150,73 +145,41 @@ async def _create_deliveries(
     name=TaskName.DELIVER_WEBHOOK.value, bind=True, max_retries=_STORE_RETRIES
 )
 def deliver_webhook(self: Task, delivery_id: str, series: int, number: int) -> None:
-    """Attempt `number` of `series`; schedules the next attempt itself when one is due."""
+    """Attempt `number` of `series`; enqueues what follows: the next attempt when it is due
+    soon (a later one waits in MongoDB for `sweep_deliveries`), this one again when the
+    tenant is at its cap, and any event the attempt caused."""
     runtime = get_runtime(get_settings())
     try:
-        delay_s = _deliver(runtime, delivery_id, series, number)
+        followup = webhook_delivery.attempt(runtime, delivery_id, series, number)
     except PyMongoError as error:
         raise self.retry(countdown=2**self.request.retries, exc=error) from error
-    if delay_s is not None:
-        deliver_webhook.apply_async(args=[delivery_id, series, number + 1], countdown=delay_s)
+    if followup.number is not None:
+        deliver_webhook.apply_async(
+            args=[delivery_id, series, followup.number], countdown=followup.countdown_s
+        )
+    enqueue_deliveries(followup.created)
 
 
-def _deliver(runtime: Runtime, delivery_id: str, series: int, number: int) -> float | None:
-    delivery = runtime.run(runtime.webhooks.claim_attempt(delivery_id, series, number))
-    if delivery is None:  # a duplicate message, a stale series, or already finished
-        return None
-    now = utcnow()
-    secrets, refusal = runtime.run(_signing_secrets(runtime, delivery))
-    if refusal is not None:
-        result = AttemptResult(status_code=None, latency_ms=0.0, error=refusal)
-        decision = Decision(DeliveryStatus.FAILED)
-    else:
-        timestamp = int(now.timestamp())
-        body = delivery.body.encode()
-        headers = {
-            "Content-Type": "application/json",
-            "webhook-id": delivery.message_id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(secrets, delivery.message_id, timestamp, body),
-        }
-        result = post_webhook(delivery.url, headers, body, runtime.settings.webhook)
-        decision = decide(result, number, runtime.settings.webhook, now=now)
-    attempt = Attempt(
-        series=series,
-        number=number,
-        at=now,
-        status_code=result.status_code,
-        latency_ms=round(result.latency_ms, 1),
-        error=result.error,
-    )
-    next_at = None if decision.delay_s is None else now + timedelta(seconds=decision.delay_s)
-    runtime.run(runtime.webhooks.record_attempt(delivery.id, attempt, decision.status, next_at))
-    metrics.delivery_attempted(delivery, result, decision)
-    logger.info(
-        "delivery %s attempt %d.%d: %s -> %s",
-        delivery.id,
-        series,
-        number,
-        result.status_code or result.error,
-        decision.status,
-    )
-    if decision.gone and delivery.endpoint_id is not None:
-        reason = f"the endpoint answered 410 Gone at {now.isoformat()}"
-        runtime.run(runtime.webhooks.disable_endpoint(delivery.endpoint_id, reason))
-    return decision.delay_s if decision.status is DeliveryStatus.PENDING else None
+# Not a TaskName (storage.jobs routes those): beat sends it to the maintenance queue itself.
+SWEEP_DELIVERIES = "worker.sweep_deliveries"
 
 
-async def _signing_secrets(runtime: Runtime, delivery: Delivery) -> tuple[list[str], str | None]:
-    """The secrets to sign with, or why the delivery cannot be sent."""
-    if delivery.destination is DestinationKind.CALLBACK:
-        secret = runtime.settings.webhook.callback_secret
-        if secret is None:
-            return [], "no callback secret is configured (WORKER_WEBHOOK__CALLBACK_SECRET)"
-        return [secret.get_secret_value()], None
-    endpoint = None
-    if delivery.endpoint_id is not None:
-        endpoint = await runtime.webhooks.get_endpoint(delivery.endpoint_id)
-    if endpoint is None:
-        return [], "the endpoint was deleted"
-    if endpoint.disabled:
-        return [], "the endpoint is disabled"
-    return endpoint.signing_secrets(utcnow()), None
+@app.task(name=SWEEP_DELIVERIES)  # type: ignore[untyped-decorator]
+def sweep_deliveries() -> None:
+    """Enqueue the held deliveries that are due (sent by beat every
+    `WebhookSettings.sweep_interval_s`)."""
+    count = enqueue_due_deliveries(get_runtime(get_settings()))
+    if count:
+        logger.info("sweep: %d due deliveries enqueued", count)
+
+
+def enqueue_due_deliveries(runtime: Runtime) -> int:
+    """At most `sweep_limit` due held deliveries, each released by a conditional update
+    first: of two sweeps (or a sweep and the reconciler), one enqueues it."""
+    due = runtime.run(runtime.webhooks.due_held(utcnow(), runtime.settings.webhook.sweep_limit))
+    enqueued = 0
+    for delivery in due:
+        if runtime.run(runtime.webhooks.release(delivery)):
+            deliver_webhook.apply_async(args=[delivery.id, delivery.series, delivery.claimed + 1])
+            enqueued += 1
+    return enqueued

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import urllib3
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field
 from urllib3.exceptions import HTTPError
 
 from storage.errors import ServiceError
@@ -35,8 +35,23 @@ class WebhookSettings(BaseModel):
     jitter: float = Field(default=0.1, ge=0.0, le=1.0)
     # A receiver's Retry-After (on 429 and 503) is honoured up to this many seconds.
     retry_after_max_s: float = Field(default=36000.0, ge=0)
-    # Signs deliveries to jobs' `callback_url`; without it they fail unsent.
-    callback_secret: SecretStr | None = None
+    # A retry due within this many seconds waits in the broker (a countdown); a later one
+    # waits in MongoDB and the sweep enqueues it when due. Keep it well under the broker's
+    # visibility timeout (`CELERY__VISIBILITY_TIMEOUT_S`), past which Redis hands the
+    # message out again.
+    countdown_max_s: float = Field(default=60.0, ge=0)
+    # How often beat sends the sweep, and how many due deliveries one sweep enqueues.
+    sweep_interval_s: float = Field(default=10.0, gt=0)
+    sweep_limit: int = Field(default=500, ge=1)
+    # Deliveries of one tenant being sent at once, over every webhook worker (a Redis
+    # semaphore): one tenant's slow or dead receivers cannot take every delivery process.
+    # A delivery over it goes back to the queue for `over_cap_delay_s`, not counted as an
+    # attempt.
+    max_in_flight_per_tenant: int = Field(default=4, ge=1)
+    over_cap_delay_s: float = Field(default=3.0, gt=0)
+    # An endpoint whose every attempt failed for this long (only a success resets the
+    # clock) is disabled, like one that answers 410 Gone, and `webhook.disabled` is sent.
+    disable_after_s: float = Field(default=5 * 24 * 3600.0, gt=0)
     # Only for tests and local development, like `FetchSettings.allow_loopback`.
     allow_loopback: bool = False
     user_agent: str = "deepfake-detection-service-webhooks/0.1"

@@ -11,10 +11,11 @@ import httpx
 import pymongo
 import pytest
 from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 
 from devstack.servers import MongoServer
 from storage.settings import MongoSettings
-from tests.e2e.conftest import CALLBACK_SECRET
+from tests.e2e.clients import CreateKey, api_client
 from tests.e2e.jobs import ImageServer, submit_upload, wait_for_job
 from tests.e2e.receiver import Receiver, running_receiver
 
@@ -105,7 +106,7 @@ def test_a_callback_url_receives_job_failed_for_a_missing_image(
     assert response.json()["callback_url"] == receiver.url(path)
     job = wait_for_job(api, job_id)
     (request,) = receiver.wait_for(path, job_id)
-    event = Webhook(CALLBACK_SECRET).verify(request.body, request.headers)
+    event = Webhook(_callback_secret(api)).verify(request.body, request.headers)
     assert event["type"] == "job.failed"
     assert event["data"]["error"]["code"] == "image_not_found"
     assert event["data"] == job
@@ -126,9 +127,70 @@ def test_an_upload_takes_a_callback_url_as_a_form_field(
     assert response.status_code == 202, response.text
     job_id = response.json()["id"]
     (request,) = receiver.wait_for(path, job_id)
-    assert Webhook(CALLBACK_SECRET).verify(request.body, request.headers)["type"] == (
+    assert Webhook(_callback_secret(api)).verify(request.body, request.headers)["type"] == (
         "job.succeeded"
     )
+
+
+def _callback_secret(api: httpx.Client) -> str:
+    response = api.get("/v1/webhooks/callback-secret")
+    assert response.status_code == 200, response.text
+    secret: str = response.json()["secret"]
+    return secret
+
+
+def test_callbacks_are_signed_with_their_tenants_own_secret(
+    gateway: str, api: httpx.Client, receiver: Receiver, create_key: CreateKey, samples_dir: Path
+) -> None:
+    """Tenant A pointing a callback at tenant B's receiver gets nothing B's secret accepts."""
+    path = receiver.new_path()
+    with (
+        api_client(gateway, key=create_key("admin")) as tenant_a,
+        api_client(gateway, key=create_key("admin")) as tenant_b,
+    ):
+        secret_a, secret_b = _callback_secret(tenant_a), _callback_secret(tenant_b)
+        assert secret_a != secret_b
+        assert _callback_secret(tenant_a) == secret_a  # stored, not made per read
+        job_ids = []
+        for tenant in (tenant_a, tenant_b):
+            response = tenant.post(
+                "/v1/jobs",
+                files={"file": ("a.jpg", _sample(samples_dir), "image/jpeg")},
+                data={"callback_url": receiver.url(path)},
+            )
+            assert response.status_code == 202, response.text
+            job_ids.append(response.json()["id"])
+        (from_a,) = receiver.wait_for(path, job_ids[0])
+        (from_b,) = receiver.wait_for(path, job_ids[1])
+        assert Webhook(secret_a).verify(from_a.body, from_a.headers)["data"]["id"] == job_ids[0]
+        with pytest.raises(WebhookVerificationError):
+            Webhook(secret_b).verify(from_a.body, from_a.headers)
+        Webhook(secret_b).verify(from_b.body, from_b.headers)
+        assert from_a.headers["webhook-id"] != from_b.headers["webhook-id"]
+        # Nothing in the event names a tenant, so nothing in it can name another.
+        assert "tenant" not in from_a.body.decode()
+
+        rotated = tenant_a.post("/v1/webhooks/callback-secret/rotate")
+        assert rotated.status_code == 200, rotated.text
+        assert rotated.json()["secret"] != secret_a
+        assert rotated.json()["previous_secret_expires_at"] is not None
+        assert _callback_secret(tenant_a) == rotated.json()["secret"]
+        assert _callback_secret(tenant_b) == secret_b
+        again = tenant_a.post(
+            "/v1/jobs",
+            json={"image_url": "https://example.invalid/x.jpg", "callback_url": receiver.url(path)},
+        )
+        assert again.status_code == 202, again.text
+        (request,) = receiver.wait_for(path, again.json()["id"])
+        assert len(request.headers["webhook-signature"].split(" ")) == 2
+        for secret in (rotated.json()["secret"], secret_a):
+            Webhook(secret).verify(request.body, request.headers)
+
+
+def test_the_callback_secret_routes_need_an_admin_key(gateway: str, create_key: CreateKey) -> None:
+    with api_client(gateway, key=create_key("submit", "read")) as client:
+        assert client.get("/v1/webhooks/callback-secret").status_code == 403
+        assert client.post("/v1/webhooks/callback-secret/rotate").status_code == 403
 
 
 def test_a_receiver_answering_503_is_retried_until_it_answers_200(

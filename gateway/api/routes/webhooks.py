@@ -1,5 +1,5 @@
-"""`/v1/webhooks`: register endpoints for job events, rotate their secrets, inspect and
-redeliver deliveries."""
+"""`/v1/webhooks`: register endpoints for job events, rotate their secrets, read and rotate
+the tenant's callback secret, inspect and redeliver deliveries."""
 
 from typing import Annotated, Any
 
@@ -10,6 +10,7 @@ from gateway.auth import AdminAccess, Principal
 from gateway.errors import ApiError
 from gateway.schemas import ErrorOut
 from gateway.webhook_schemas import (
+    CallbackSecretOut,
     DeliveryDetailOut,
     DeliveryOut,
     WebhookCreate,
@@ -77,6 +78,29 @@ async def create_webhook(
 async def list_webhooks(webhooks: WebhooksDep, principal: AdminAccess) -> list[WebhookOut]:
     endpoints = await webhooks.list_endpoints(principal.tenant_id)
     return [WebhookOut.from_endpoint(e) for e in endpoints]
+
+
+# Declared before `/{webhook_id}`, which would otherwise match "callback-secret".
+@router.get(
+    "/callback-secret",
+    response_model=CallbackSecretOut,
+    summary="The secret that signs this tenant's callback_url deliveries",
+)
+async def get_callback_secret(webhooks: WebhooksDep, principal: AdminAccess) -> CallbackSecretOut:
+    return CallbackSecretOut.from_secret(await webhooks.callback_secrets.get(principal.tenant_id))
+
+
+@router.post(
+    "/callback-secret/rotate",
+    response_model=CallbackSecretOut,
+    summary="New callback secret; the old one also signs during the grace period",
+)
+async def rotate_callback_secret(clients: ClientsDep, principal: AdminAccess) -> CallbackSecretOut:
+    grace_s = clients.settings.webhook_secret_grace_s
+    rotated = await clients.webhooks.callback_secrets.rotate(
+        principal.tenant_id, new_secret(), grace_s
+    )
+    return CallbackSecretOut.from_secret(rotated)
 
 
 # Declared before `/{webhook_id}`, which would otherwise match "deliveries".
