@@ -9,14 +9,17 @@ principal's tenant: another tenant's IDs answer 404, exactly like IDs that do no
 import logging
 import math
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Generic, TypeVar
 
 import redis.asyncio as aioredis
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.exceptions import RedisError
+from starlette.datastructures import Headers
+from starlette.types import Scope as AsgiScope
 
 from gateway.errors import ApiError
 from gateway.settings import AuthSettings, RateLimitSettings, Settings
@@ -48,12 +51,19 @@ def _unauthorized(message: str) -> ApiError:
 
 
 class Authenticator:
-    """Looks keys up in MongoDB, trusting each answer for `cache_s` seconds."""
+    """Looks keys up in MongoDB, trusting each answer for `cache_s` seconds.
 
-    def __init__(self, keys: ApiKeyRepository, settings: AuthSettings) -> None:
+    Known keys and refused keys are cached apart, each bounded and least recently used
+    first out: a flood of made-up keys evicts only other made-up keys, never a tenant's.
+    """
+
+    def __init__(
+        self, keys: ApiKeyRepository, settings: AuthSettings, max_entries: int = _CACHE_ENTRIES
+    ) -> None:
         self._keys = keys
         self._settings = settings
-        self._cache: dict[str, tuple[float, ApiKey | None]] = {}
+        self._known: _Lru[ApiKey] = _Lru(max_entries)
+        self._refused: _Lru[bool] = _Lru(max_entries)
 
     async def authenticate(self, raw_key: str | None) -> Principal:
         if self._settings.disabled:
@@ -69,20 +79,54 @@ class Authenticator:
 
     async def _lookup(self, raw_key: str) -> ApiKey | None:
         prefix = key_id(raw_key)
-        if prefix is None:
+        if prefix is None:  # not shaped like a key: refused without a lookup
             return None
         digest = hash_key(raw_key)
         now = time.monotonic()
-        cached = self._cache.get(digest)
-        if cached is not None and cached[0] > now:
-            return cached[1]
+        known = self._known.get(digest, now)
+        if known is not None:
+            return known
+        if self._refused.get(digest, now) is not None:
+            return None
         key = await self._keys.get(prefix)
         if key is not None and (key.revoked_at is not None or not key.matches(digest)):
             key = None
-        if len(self._cache) >= _CACHE_ENTRIES:
-            self._cache.clear()
-        self._cache[digest] = (now + self._settings.cache_s, key)
+        expires = now + self._settings.cache_s
+        if key is None:
+            self._refused.put(digest, expires, True)
+        else:
+            self._known.put(digest, expires, key)
         return key
+
+
+_Value = TypeVar("_Value")
+
+
+class _Lru(Generic[_Value]):
+    """At most `max_entries` answers, each until its expiry; the least recently used go first."""
+
+    def __init__(self, max_entries: int) -> None:
+        self._max_entries = max_entries
+        self._entries: OrderedDict[str, tuple[float, _Value]] = OrderedDict()
+
+    def get(self, digest: str, now: float) -> _Value | None:
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        if entry[0] <= now:
+            del self._entries[digest]
+            return None
+        self._entries.move_to_end(digest)
+        return entry[1]
+
+    def put(self, digest: str, expires: float, value: _Value) -> None:
+        self._entries[digest] = (expires, value)
+        self._entries.move_to_end(digest)
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 # Refill, then take `cost` tokens if there are enough; else say how long until there are.
@@ -158,20 +202,46 @@ def _access(request: Request) -> Access:
     return access
 
 
+# Where a middleware that authorized the request before reading its body (Idempotency)
+# leaves the principal, so that the route neither looks the key up nor takes a token again.
+PRINCIPAL_SCOPE_KEY = "gateway.principal"
+
+
+async def authorize(access: Access, raw_key: str | None, scope: Scope) -> Principal:
+    """Authenticate, check the scope, take a token from the key's bucket: 401/403/429."""
+    principal = await access.authenticator.authenticate(raw_key)
+    if not principal.allows(scope):
+        raise ApiError(403, ErrorCode.FORBIDDEN, f"this API key lacks the {scope.value!r} scope")
+    await access.rate_limiter.take(principal)
+    return principal
+
+
+def bearer_key(authorization: str | None) -> str | None:
+    """The credentials of an `Authorization: Bearer <key>` header, as HTTPBearer reads it."""
+    scheme, _, credentials = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():
+        return None
+    return credentials.strip()
+
+
+async def authorize_submission(asgi_scope: AsgiScope) -> None:
+    """For middleware that must know the caller before reading a body: raises 401/403/429,
+    else leaves the principal where the route's dependency finds it."""
+    access: Access = asgi_scope["app"].state.access
+    raw_key = bearer_key(Headers(scope=asgi_scope).get("authorization"))
+    asgi_scope[PRINCIPAL_SCOPE_KEY] = await authorize(access, raw_key, Scope.SUBMIT)
+
+
 def _require(scope: Scope) -> object:
     async def dependency(
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal:
-        access = _access(request)
+        earlier = request.scope.get(PRINCIPAL_SCOPE_KEY)
+        if isinstance(earlier, Principal) and earlier.allows(scope):
+            return earlier
         raw_key = None if credentials is None else credentials.credentials
-        principal = await access.authenticator.authenticate(raw_key)
-        if not principal.allows(scope):
-            raise ApiError(
-                403, ErrorCode.FORBIDDEN, f"this API key lacks the {scope.value!r} scope"
-            )
-        await access.rate_limiter.take(principal)
-        return principal
+        return await authorize(_access(request), raw_key, scope)
 
     return Depends(dependency)
 

@@ -6,7 +6,9 @@ Field"): a retried request gets the original answer instead of creating a second
 - same key, another request: 422 `idempotency_key_mismatch`;
 - same key while the first request still runs: 409 `idempotency_key_in_use`.
 
-Keys are scoped to the credentials that sent them. A request is identified by its method,
+The caller is authorized (key, scope, rate limit) before a byte of the body is read: an
+unauthenticated request must not make the gateway spool anything. Keys are scoped to the
+credentials that sent them. A request is identified by its method,
 path, media type and body; a multipart body's boundary is random per send, so it is
 replaced before hashing. The body is spooled to a temporary file while it is hashed (a
 batch file can be large), then handed to the route unchanged.
@@ -85,8 +87,11 @@ class Idempotency:
         ttl_s: int,
         lease_s: int,
         redis: Callable[[Scope], aioredis.Redis],
+        authorize: Callable[[Scope], Awaitable[None]] | None = None,
     ) -> None:
         self.app = app
+        # Raises ApiError (401, 403, 429) for a caller that may not submit.
+        self.authorize = authorize
         self.paths = paths
         self.ttl_s = ttl_s
         # How long a running request holds its key; past it, the key is free again.
@@ -117,6 +122,8 @@ class Idempotency:
                 ErrorCode.INVALID_REQUEST,
                 f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters",
             )
+        if self.authorize is not None:
+            await self.authorize(scope)
         redis = self.redis(scope)
         redis_key = _redis_key(scope, headers, key)
         fingerprint = Fingerprint(scope["method"], scope["path"], headers.get("content-type", ""))

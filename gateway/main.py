@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from gateway.api.deps import Clients
 from gateway.api.routes import batches, health, jobs, metrics, models, webhooks
-from gateway.auth import open_access
+from gateway.auth import authorize_submission, open_access
 from gateway.errors import install_error_handlers
 from gateway.idempotency import Idempotency
 from gateway.limits import BodySizeLimit
@@ -86,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ttl_s=settings.idempotency_ttl_s,
         lease_s=settings.idempotency_lease_s,
         redis=lambda scope: scope["app"].state.clients.redis,
+        authorize=authorize_submission,
     )
     app.add_middleware(
         BodySizeLimit,

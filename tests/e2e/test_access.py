@@ -1,5 +1,6 @@
 """API keys, tenants, scopes, rate limits and idempotency against the running service."""
 
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -133,3 +134,28 @@ def test_an_idempotency_key_returns_the_first_answer(
     items = {"items": [{"image_url": image_server.url("df/df00204.jpg")}]}
     batches = {api.post("/v1/batches", json=items, headers=batch_key).json()["id"] for _ in "ab"}
     assert len(batches) == 1
+
+
+def _answer_to_headers_only(gateway: str, headers: dict[str, str]) -> str:
+    """Send a request's headers announcing a large body, none of the body, and read the
+    answer: a gateway that waited for the body would time out here."""
+    host, port = gateway.removeprefix("http://").split(":")
+    lines = ["POST /v1/batches HTTP/1.1", f"Host: {host}", "Content-Length: 50000000"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        return sock.recv(4096).decode("latin-1").split("\r\n", 1)[0]
+
+
+def test_an_idempotent_request_is_authorized_before_its_body_is_read(
+    gateway: str, worker: object, create_key: CreateKey
+) -> None:
+    multipart = {"Content-Type": "multipart/form-data; boundary=x"}
+    unknown = {"Authorization": "Bearer dfk_00000000_" + "x" * 43}
+    for headers, status in (
+        ({}, "401"),
+        (unknown, "401"),
+        ({"Authorization": f"Bearer {create_key('read')}"}, "403"),
+    ):
+        key = {"Idempotency-Key": uuid.uuid4().hex, **multipart, **headers}
+        assert _answer_to_headers_only(gateway, key).split(" ")[1] == status

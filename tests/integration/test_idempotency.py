@@ -13,9 +13,12 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.types import Message, Scope
 
 from devstack.servers import RedisServer
+from gateway.errors import ApiError
 from gateway.idempotency import Fingerprint, Idempotency
+from storage.errors import ErrorCode
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -113,3 +116,44 @@ def test_a_multipart_boundary_does_not_change_the_fingerprint() -> None:
     changed = Fingerprint("POST", "/v1/jobs", "multipart/form-data; boundary=zz")
     changed.update(b"--zz\r\nother\r\n--zz--\r\n")
     assert changed.hexdigest() != reference
+
+
+async def test_the_caller_is_refused_before_any_body_is_read(redis_server: RedisServer) -> None:
+    redis = aioredis.from_url(redis_server.url)
+    reached: list[str] = []
+
+    async def create(request: Request) -> JSONResponse:
+        reached.append(request.url.path)
+        return JSONResponse({}, status_code=202)
+
+    async def authorize(scope: Scope) -> None:
+        if dict(scope["headers"]).get(b"authorization") != b"Bearer good":
+            raise ApiError(401, ErrorCode.UNAUTHORIZED, "no")
+
+    app = Starlette(routes=[Route("/v1/jobs", create, methods=["POST"])])
+    wrapped = Idempotency(
+        app, {"/v1/jobs"}, ttl_s=60, lease_s=30, redis=lambda _: redis, authorize=authorize
+    )
+    received = 0
+
+    async def receive() -> Message:
+        nonlocal received
+        received += 1
+        return {"type": "http.request", "body": b"x" * 65536, "more_body": True}
+
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope: Scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/jobs",
+        "headers": [(b"idempotency-key", b"k1"), (b"authorization", b"Bearer bad")],
+        "query_string": b"",
+    }
+    await wrapped(scope, receive, send)
+    assert sent[0]["status"] == 401
+    assert (received, reached) == (0, [])
+    await redis.aclose()
