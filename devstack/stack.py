@@ -1,5 +1,6 @@
-"""The whole service on 127.0.0.1: Redis, SecantusDB, moto S3, Triton, the gateway, a worker
-and Celery beat (the reconciler's schedule).
+"""The whole service on 127.0.0.1: Redis, SecantusDB, moto S3, Triton, the gateway, a worker,
+a webhooks worker (deliveries never take the inference worker's processes) and Celery
+beat (the reconciler's schedule).
 
 Data lives under one folder (`.local/` in the repo root by default); servers start in
 dependency order, each waited for, and stop in reverse order.
@@ -22,6 +23,7 @@ from devstack.servers import (
     S3Server,
     ServiceProcess,
     TritonServer,
+    free_port,
     http_ready,
     log_line_ready,
 )
@@ -29,7 +31,10 @@ from model_repository.export import ensure_mesonet_model
 from model_repository.faces import ensure_face_detector
 from model_repository.local import MODEL_NAME, build_local_repository
 from model_repository.production import MESONET_MODELS
-from storage.jobs import CONSUME_ORDER
+from storage.jobs import CONSUME_ORDER, Queue
+
+# The inference worker's queues: every one but `webhooks`, which a worker of its own takes.
+JOB_QUEUES = tuple(queue for queue in CONSUME_ORDER if queue is not Queue.WEBHOOKS)
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +52,8 @@ class StackError(RuntimeError):
 class Ports:
     # Off the usual defaults (6379, 27017, 9000, 8000-8002), which local services often hold.
     gateway: int = 8080
+    # Probes and metrics (GATEWAY_INTERNAL__PORT), never the API.
+    gateway_internal: int = 8089
     redis: int = 6390
     mongo: int = 27027
     s3: int = 9090
@@ -54,6 +61,7 @@ class Ports:
     triton_grpc: int = 8101
     triton_metrics: int = 8102
     worker_metrics: int = 9808
+    webhook_worker_metrics: int = 9809
 
 
 def port_flag(name: str) -> str:
@@ -72,6 +80,9 @@ class StackConfig:
     # More processes than cores: a task spends most of its time waiting on MongoDB, the
     # object store and Triton (`make bench`: 8 processes finish ~1.3x the jobs 2 do on 2 cores).
     worker_concurrency: int = 8
+    # Delivery processes mostly wait on receivers (up to the webhook timeout); one tenant
+    # holds at most `WORKER_WEBHOOK__MAX_IN_FLIGHT_PER_TENANT` of them.
+    webhook_worker_concurrency: int = 8
     triton_instances: int = 2
 
 
@@ -110,7 +121,13 @@ def prepare_model_repository(root: Path, weights_dir: Path, *, instances: int = 
     return build_local_repository(root / "model_repository", production, instances=instances)
 
 
-def gateway_process(port: int, env: dict[str, str], log_dir: Path) -> ServiceProcess:
+def gateway_process(
+    port: int, env: dict[str, str], log_dir: Path, *, internal_port: int | None = None
+) -> ServiceProcess:
+    """The gateway on `port`, its probes and metrics on `internal_port` (a free one if None;
+    `internal_url` gives it back)."""
+    internal = free_port() if internal_port is None else internal_port
+    env = {**env, "GATEWAY_INTERNAL__HOST": HOST, "GATEWAY_INTERNAL__PORT": str(internal)}
     command = [sys.executable, "-m", "uvicorn", "gateway.main:app"]
     command += ["--host", HOST, "--port", str(port), "--workers", "1"]
     return ServiceProcess(
@@ -123,6 +140,17 @@ def gateway_process(port: int, env: dict[str, str], log_dir: Path) -> ServicePro
     )
 
 
+def gateway_url(gateway: ServiceProcess) -> str:
+    """Where a gateway started by `gateway_process` serves the API."""
+    command = gateway.command()
+    return f"http://{HOST}:{command[command.index('--port') + 1]}"
+
+
+def internal_url(gateway: ServiceProcess) -> str:
+    """Where a gateway started by `gateway_process` serves `/metrics` and its probes."""
+    return f"http://{HOST}:{gateway.env['GATEWAY_INTERNAL__PORT']}"
+
+
 def worker_process(
     env: dict[str, str],
     log_dir: Path,
@@ -130,12 +158,13 @@ def worker_process(
     name: str = "worker",
     concurrency: int = 2,
     metrics_port: int = 0,
+    queues: tuple[Queue, ...] = CONSUME_ORDER,
 ) -> ServiceProcess:
-    """A worker consuming every queue; `metrics_port` 0 serves no metrics (workers of one
-    host would clash on a shared default)."""
+    """A worker consuming `queues` (every queue by default); `metrics_port` 0 serves no
+    metrics (workers of one host would clash on a shared default)."""
     command = [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker"]
     # Highest priority first (see storage.jobs.CONSUME_ORDER).
-    command += ["-Q", ",".join(queue.value for queue in CONSUME_ORDER)]
+    command += ["-Q", ",".join(queue.value for queue in queues)]
     command += ["--concurrency", str(concurrency), "--pool", "prefork"]
     # One worker per queue set needs no cluster chatter: mingle alone costs a second.
     command += ["-n", f"{name}@%h", "--loglevel", "INFO", "--without-mingle", "--without-gossip"]
@@ -195,12 +224,17 @@ class Stack:
         return f"http://{HOST}:{self.config.ports.gateway}"
 
     @property
+    def gateway_internal_url(self) -> str:
+        return f"http://{HOST}:{self.config.ports.gateway_internal}"
+
+    @property
     def metrics_urls(self) -> dict[str, str]:
         """Prometheus scrape targets by server."""
         ports = self.config.ports
         return {
-            "gateway": f"{self.gateway_url}/metrics",
+            "gateway": f"{self.gateway_internal_url}/metrics",
             "worker": f"http://{HOST}:{ports.worker_metrics}/metrics",
+            "webhooks worker": f"http://{HOST}:{ports.webhook_worker_metrics}/metrics",
             "Triton": f"http://{HOST}:{ports.triton_metrics}/metrics",
         }
 
@@ -229,14 +263,26 @@ class Stack:
             **service_env(redis.url, mongo.url, s3.endpoint, triton.grpc_url),
             **LOCAL_DEVELOPMENT,
         }
-        self._launch(gateway_process(ports.gateway, env, self.log_dir))
+        self._launch(
+            gateway_process(ports.gateway, env, self.log_dir, internal_port=ports.gateway_internal)
+        )
         worker = worker_process(
             env,
             self.log_dir,
             concurrency=config.worker_concurrency,
             metrics_port=ports.worker_metrics,
+            queues=JOB_QUEUES,
         )
         self._launch(worker)
+        webhooks_worker = worker_process(
+            env,
+            self.log_dir,
+            name="worker-webhooks",
+            concurrency=config.webhook_worker_concurrency,
+            metrics_port=ports.webhook_worker_metrics,
+            queues=(Queue.WEBHOOKS,),
+        )
+        self._launch(webhooks_worker)
         self._launch(beat_process(env, self.log_dir, root / "beat" / "schedule"))
 
     def stop(self) -> None:
