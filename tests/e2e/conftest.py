@@ -3,6 +3,7 @@
 import io
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -14,9 +15,11 @@ from PIL import Image
 from devstack.process import ServiceProcess, free_port
 from devstack.servers import MongoServer, RedisServer, S3Server, TritonServer
 from devstack.stack import gateway_process, service_env, worker_process
+from storage.jobs import utcnow
 from tests.e2e.clients import ADMIN_KEY, CreateKey, api_client, key_creator
 from tests.e2e.jobs import ImageServer
 from tests.e2e.receiver import Receiver, running_receiver
+from tests.e2e.unfinished import unfinished_jobs
 
 # Limits lowered so that the failure cases stay small and fast.
 MAX_BYTES = 1024 * 1024
@@ -126,3 +129,16 @@ def receiver() -> Iterator[Receiver]:
 def create_key(stack_env: dict[str, str]) -> CreateKey:
     """`python -m gateway.keys create` against the stack; returns the new raw key."""
     return key_creator(stack_env)
+
+
+# Jobs a test leaves behind get this long to end after it (they run on a shared worker).
+UNFINISHED_WAIT_S = 90
+
+
+@pytest.fixture(autouse=True)
+def every_job_ends(mongo_server: MongoServer) -> Iterator[None]:
+    """A job left queued or running is a test failure, whichever test created it."""
+    since = utcnow() - timedelta(seconds=1)
+    yield
+    stuck = unfinished_jobs(mongo_server.url, since, UNFINISHED_WAIT_S)
+    assert not stuck, f"jobs that never ended: {stuck}"
