@@ -182,6 +182,32 @@ def _palette_transparency() -> bytes:
     return encode(image, "PNG", transparency=0)
 
 
+def _strip(mode: str, width: int, height: int) -> Image.Image:
+    """A `width` x `height` ramp in `mode`, never black: there is something to see."""
+    ramp = np.linspace(1, 255, max(width, height), dtype=np.uint8)
+    grey = Image.fromarray(np.resize(ramp, (height, width)), "L")
+    if mode == "I;16":
+        return Image.fromarray(np.asarray(grey).astype(np.uint16) * 257)
+    return grey.convert(mode)
+
+
+def _png_ramp_row(width: int, height: int) -> bytes:
+    """A `width` x `height` grey PNG of identical rows (a few tens of MB at most in memory)."""
+    row = b"\x00" + np.resize(np.arange(1, 256, dtype=np.uint8), width).tobytes()
+    return _png(width, height, 8, 0, zlib.compress(row * height, 9))
+
+
+def _exif_strip(orientation: int) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return encode(_strip("RGB", 20_000, 8), "JPEG", exif=exif.tobytes())
+
+
+def _animated_strip() -> bytes:
+    frames = [_strip("L", 4_000, 2), Image.new("L", (4_000, 2), 255)]
+    return encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=10)
+
+
 @dataclass(frozen=True)
 class ImageCase:
     name: str
@@ -264,5 +290,45 @@ IMAGE_CASES = [
     _decoded("sliver", lambda: encode(Image.new("L", (1, 30_000), 128), "PNG"), (4096, 1),
              "1x30000: a legal pixel count, an absurd shape"),
 ]  # fmt: skip
+
+# Legitimate images of extreme geometry: every one decodes, and is judged in either mode.
+# Sizes stay under the e2e stack's lowered limits (4 Mpx, 1 MiB) unless said otherwise.
+GEOMETRY_CASES = [
+    _decoded("geometry-1x1", lambda: encode(_strip("RGB", 1, 1), "PNG"), (1, 1), "one pixel"),
+    _decoded("geometry-2x2", lambda: encode(_strip("RGB", 2, 2), "JPEG"), (2, 2), "2x2 JPEG"),
+    _decoded("geometry-odd", lambda: encode(_strip("RGB", 131, 97), "PNG"), (97, 131),
+             "131x97: odd sides"),
+    _decoded("row-at-max-side", lambda: encode(_strip("RGB", 4096, 1), "PNG"), (1, 4096),
+             "4096x1: the longest side kept, 4096:1"),
+    _decoded("column-at-max-side", lambda: encode(_strip("RGB", 1, 4096), "PNG"), (4096, 1),
+             "1x4096: 1:4096"),
+    _decoded("row-4-mpx", lambda: _png_ramp_row(3_999_000, 1), (1, 4096),
+             "3999000x1, shrunk to 4096x1"),
+    _decoded("column-4-mpx", lambda: _png_ramp_row(1, 3_999_000), (4096, 1),
+             "1x3999000, shrunk to 1x4096"),
+    _decoded("row-at-pixel-limit", lambda: _png_ramp_row(MAX_PIXELS - 1, 1), (1, 4096),
+             "39999999x1: the default pixel limit in one row (over the e2e stack's)"),
+    _decoded("jpeg-strip-exif-5", lambda: _exif_strip(5), (4096, 2),
+             "20000x8 JPEG, orientation 5 (transpose): a column once upright"),
+    _decoded("jpeg-strip-exif-6", lambda: _exif_strip(6), (4096, 2), "orientation 6"),
+    _decoded("jpeg-strip-exif-7", lambda: _exif_strip(7), (4096, 2), "orientation 7"),
+    _decoded("jpeg-strip-exif-8", lambda: _exif_strip(8), (4096, 2), "orientation 8"),
+    _decoded("gif-animated-strip", _animated_strip, (2, 4000), "two 4000x2 frames"),
+    _decoded("png-palette-strip", lambda: encode(_strip("P", 5_000, 2), "PNG"), (2, 4096),
+             "5000x2 palette"),
+    _decoded("png-la-strip", lambda: encode(_strip("LA", 1, 3_000), "PNG"), (3000, 1),
+             "1x3000 grey and alpha"),
+    _decoded("png-16bit-strip", lambda: encode(_strip("I;16", 3_000, 1), "PNG"), (1, 3000),
+             "3000x1 16-bit grey"),
+    _decoded("cmyk-jpeg-strip", lambda: encode(_strip("CMYK", 4_000, 3), "JPEG"), (3, 4000),
+             "4000x3 CMYK JPEG"),
+    _decoded("bmp-strip", lambda: encode(_strip("RGB", 1, 4_097), "BMP"), (4096, 1),
+             "1x4097 BMP: one pixel over the side kept"),
+    _decoded("webp-strip", lambda: encode(_strip("RGB", 16_383, 1), "WEBP"), (1, 4096),
+             "16383x1: WebP's longest side"),
+    _refused("png-strip-header-only", lambda: _png(3_999_000, 1, 8, 2, None), DECODE_FAILED,
+             "an IHDR declaring a 3999000x1 strip and no data"),
+]  # fmt: skip
+IMAGE_CASES += GEOMETRY_CASES
 
 CASES_BY_NAME = {case.name: case for case in IMAGE_CASES}
