@@ -8,7 +8,7 @@ LOCAL_STAMP := $(VENV)/.installed-local
 DEV_STAMP := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: install up test unit lint typecheck check clean bench deploy-check
+.PHONY: install up test unit lint typecheck check clean bench deploy-check kind-up
 
 $(LOCAL_STAMP): pyproject.toml scripts/system-deps.sh
 	scripts/system-deps.sh $(PYTHON)
@@ -55,6 +55,19 @@ typecheck: $(DEV_STAMP)
 ## Render every Kubernetes overlay and validate it, the compose files and the Dockerfile (offline).
 deploy-check: $(DEV_STAMP)
 	VENV=$(VENV) scripts/check-deploy.sh
+
+## The dev overlay on a local kind cluster (needs Docker, kind and kubectl; README, "Kubernetes").
+KIND_CLUSTER ?= deepfake-dev
+kind-up:
+	for target in gateway worker model-export; do \
+	  docker build -f docker/Dockerfile --target $$target -t deepfake-detection/$$target:latest . || exit 1; \
+	done
+	kind get clusters | grep -qx '$(KIND_CLUSTER)' || kind create cluster --name '$(KIND_CLUSTER)'
+	for target in gateway worker model-export; do \
+	  kind load docker-image --name '$(KIND_CLUSTER)' deepfake-detection/$$target:latest || exit 1; \
+	done
+	$(PYTHON) scripts/dev_secrets.py k8s/overlays/dev/generated
+	kubectl --context 'kind-$(KIND_CLUSTER)' apply -k k8s/overlays/dev
 
 check: lint typecheck test
 

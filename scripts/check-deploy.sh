@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Offline checks of everything that deploys the service (make deploy-check; CI runs it):
-#   - every kustomize overlay, and each optional component on top of dev, rendered and
-#     validated (scripts/validate_manifests.py: strict API schemas, KEDA/Prometheus Operator
+#   - every kustomize overlay, and each optional component on top of dev, rendered, checked for
+#     meaning (scripts/manifest_semantics.py, with the compose files) and validated (scripts/validate_manifests.py: strict API schemas, KEDA/Prometheus Operator
 #     schemas, and the pod rules: non-root, read-only root, limits, probes);
 #   - compose.yaml against the compose-spec schema (check-jsonschema), compose.cpu.yaml too;
 #   - docker/Dockerfile with hadolint.
@@ -51,33 +51,14 @@ else
 fi
 echo "kustomize: ${kustomize[*]} ($("${kustomize[@]}" --help >/dev/null && "${kustomize[0]}" version --client 2>/dev/null | tail -1 || true))"
 
-# Components on their own (each over dev), through throwaway kustomizations.
+# Every overlay and each component over dev rendered (in a copy of k8s/ with throwaway dev
+# credentials), then checked for meaning: commands that exist in their images, selectors that
+# select, settings provided, no committed credential, pull policies, probes, KEDA TLS, queues,
+# worker memory; compose files too (scripts/manifest_semantics.py).
 render_dir=$TOOLS/render
 rm -rf "$render_dir"
-mkdir -p "$render_dir"
-targets=(k8s/base k8s/overlays/dev k8s/overlays/prod)
-for component in k8s/components/*/; do
-    name=$(basename "$component")
-    mkdir -p "$render_dir/dev-$name"
-    cat >"$render_dir/dev-$name/kustomization.yaml" <<EOF
-apiVersion: kustomize.config.k8s.io/v1beta1
-kind: Kustomization
-resources: [../../../k8s/overlays/dev]
-components: [../../../${component%/}]
-EOF
-    targets+=("$render_dir/dev-$name")
-done
-# TensorRT needs the GPU component under it.
-sed -i 's|components: \[\(.*tensorrt\)\]|components: [../../../k8s/components/gpu, \1]|' \
-    "$render_dir/dev-tensorrt/kustomization.yaml"
-
-rendered=()
-for target in "${targets[@]}"; do
-    out="$render_dir/$(echo "$target" | tr / _).yaml"
-    "${kustomize[@]}" "$target" >"$out"
-    rendered+=("$out")
-done
-echo "rendered ${#targets[@]} kustomizations: ${targets[*]}"
+"$VENV/bin/python" scripts/manifest_semantics.py --kustomize "${kustomize[*]}" --write "$render_dir"
+rendered=("$render_dir"/*.yaml)
 "$VENV/bin/python" scripts/validate_manifests.py k8s --kubernetes-version "$KUBERNETES_VERSION" \
     "${rendered[@]}"
 
