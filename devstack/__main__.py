@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         stack.start()
         print(f"\nAPI:  {stack.gateway_url}\nDocs: {stack.gateway_url}/docs", flush=True)
+        print(f"Probes: {stack.gateway_internal_url}/readyz (internal port)", flush=True)
         if LOCAL_DEVELOPMENT["GATEWAY_AUTH__DISABLED"] == "true":
             print("Auth: off for local development (GATEWAY_AUTH__DISABLED=true)", flush=True)
         targets = ", ".join(f"{name} {url}" for name, url in stack.metrics_urls.items())

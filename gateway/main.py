@@ -10,10 +10,11 @@ import tritonclient.grpc.aio as triton_aio
 from fastapi import FastAPI
 
 from gateway.api.deps import Clients
-from gateway.api.routes import batches, health, jobs, metrics, models, webhooks
+from gateway.api.routes import batches, health, jobs, models, webhooks
 from gateway.auth import authorize_submission, open_access
 from gateway.errors import install_error_handlers
 from gateway.idempotency import Idempotency
+from gateway.internal import serving_internal
 from gateway.limits import BodySizeLimit
 from gateway.metrics import GatewayMetrics, MetricsMiddleware
 from gateway.models import ModelCatalog
@@ -65,8 +66,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 lambda keys: anyio.to_thread.run_sync(objects.delete_images, keys),
             ),
         )
+        app.state.readiness = health.readiness(app.state.clients)
         try:
-            yield
+            async with serving_internal(app, settings.internal):
+                yield
         finally:
             await triton.close()
             await redis.aclose()
@@ -103,7 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(models.router)
     app.include_router(webhooks.router)
     app.include_router(batches.router)
-    app.include_router(metrics.router)
+    # `/metrics` is served on the internal port only (gateway.internal).
     return app
 
 

@@ -42,6 +42,15 @@ class MetricsSettings(BaseModel):
     jobs_cache_s: float = Field(default=10.0, ge=0)
 
 
+class InternalSettings(BaseModel):
+    """The internal port: `/healthz`, `/readyz` and `/metrics` for probes and Prometheus."""
+
+    # 0 serves none (the API port then has no `/metrics`).
+    port: int = Field(default=9100, ge=0, le=65535)
+    # Loopback by default; containers set 0.0.0.0 and keep the port off any public Service.
+    host: str = "127.0.0.1"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="GATEWAY_", env_nested_delimiter="__", extra="ignore"
@@ -55,6 +64,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
     metrics: MetricsSettings = MetricsSettings()
+    internal: InternalSettings = InternalSettings()
     # Jobs a tenant may have queued or running at once; 0 turns the limit off.
     max_open_jobs: int = Field(default=200_000, ge=0)
     # How old the count of a tenant's open jobs may get before it is read again.
@@ -77,6 +87,8 @@ class Settings(BaseSettings):
     max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # Seconds each dependency gets to answer /readyz.
     readiness_timeout_s: float = Field(default=2.0, gt=0)
+    # How long one readiness check answers every probe (both ports).
+    readiness_cache_s: float = Field(default=1.5, ge=0)
     # How long a rotated-out webhook secret keeps signing next to the new one.
     webhook_secret_grace_s: float = Field(default=24 * 3600, ge=0)
 

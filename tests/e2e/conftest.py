@@ -14,7 +14,13 @@ from PIL import Image
 
 from devstack.process import ServiceProcess, free_port
 from devstack.servers import MongoServer, RedisServer, S3Server, TritonServer
-from devstack.stack import gateway_process, service_env, worker_process
+from devstack.stack import (
+    gateway_process,
+    gateway_url,
+    internal_url,
+    service_env,
+    worker_process,
+)
 from storage.jobs import utcnow
 from tests.e2e.clients import ADMIN_KEY, CreateKey, api_client, key_creator
 from tests.e2e.jobs import ImageServer
@@ -79,10 +85,23 @@ def worker(
 
 
 @pytest.fixture(scope="session")
-def gateway(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    with gateway_process(port, stack_env, tmp_path_factory.mktemp("gateway")):
-        yield f"http://127.0.0.1:{port}"
+def gateway_service(
+    stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
+    logs = tmp_path_factory.mktemp("gateway")
+    with gateway_process(free_port(), stack_env, logs) as service:
+        yield service
+
+
+@pytest.fixture(scope="session")
+def gateway(gateway_service: ServiceProcess) -> str:
+    return gateway_url(gateway_service)
+
+
+@pytest.fixture(scope="session")
+def gateway_internal(gateway_service: ServiceProcess) -> str:
+    """The gateway's internal port: `/healthz`, `/readyz`, `/metrics`."""
+    return internal_url(gateway_service)
 
 
 @pytest.fixture

@@ -60,14 +60,14 @@ def _submit(api: httpx.Client, body: dict[str, str]) -> str:
 
 
 def test_the_gateway_counts_requests_by_route_template_and_reads_the_stores(
-    api: httpx.Client, gateway: str, image_server: ImageServer
+    api: httpx.Client, gateway: str, gateway_internal: str, image_server: ImageServer
 ) -> None:
     job_id = _submit(api, {"image_url": image_server.url("real/real00240.jpg")})
-    # Prometheus carries no API key.
-    before = _parse(httpx.get(f"{gateway}/metrics").text)
+    # Prometheus carries no API key, and scrapes the internal port.
+    before = _parse(httpx.get(f"{gateway_internal}/metrics").text)
     assert wait_for_job(api, job_id)["status"] == "succeeded"
 
-    response = httpx.get(f"{gateway}/metrics")
+    response = httpx.get(f"{gateway_internal}/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     after = _parse(response.text)
@@ -89,6 +89,8 @@ def test_the_gateway_counts_requests_by_route_template_and_reads_the_stores(
     assert queues == {queue.value for queue in Queue}
 
     assert "/metrics" not in api.get("/openapi.json").json()["paths"]
+    # Not on the API port: job counts and queue depths are not the public's to read.
+    assert httpx.get(f"{gateway}/metrics").status_code == 404
 
 
 def test_a_worker_counts_tasks_stages_jobs_and_deliveries(

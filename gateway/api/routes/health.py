@@ -1,18 +1,23 @@
-"""Liveness (the process answers) and readiness (every dependency answers)."""
+"""Liveness (the process answers) and readiness (the dependencies a request needs answer).
 
-import asyncio
-from collections.abc import Awaitable, Callable
+Served on the API port and on the internal port (gateway.internal); readiness is cached
+(gateway.readiness), so neither port lets a caller make the gateway work per request.
+"""
 
 import anyio.to_thread
 import tritonclient.grpc.aio as triton_aio
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from gateway.api.deps import Clients, ClientsDep
+from gateway.api.deps import Clients
+from gateway.readiness import Check, Readiness
 from gateway.schemas import ReadinessOut
 from storage.model_probe import probe_tensors
 
 router = APIRouter(tags=["health"])
+
+# Jobs queue while Triton is away: reported, never a reason to leave rotation.
+OPTIONAL_CHECKS = frozenset({"triton"})
 
 
 @router.get("/healthz")
@@ -44,31 +49,27 @@ async def _check_triton(clients: Clients) -> None:
         await _probe(clients.triton, name, version)
 
 
-def _checks(clients: Clients) -> dict[str, Callable[[], Awaitable[object]]]:
-    return {
+def readiness(clients: Clients) -> Readiness:
+    checks: dict[str, Check] = {
         "mongodb": clients.jobs.ping,
         "redis": clients.redis.ping,
         "object_store": lambda: anyio.to_thread.run_sync(clients.objects.ping),
         "triton": lambda: _check_triton(clients),
     }
-
-
-async def _run_check(check: Callable[[], Awaitable[object]], timeout_s: float) -> str:
-    try:
-        await asyncio.wait_for(check(), timeout_s)
-    except TimeoutError:
-        return "timeout"
-    except Exception as error:
-        return f"error: {type(error).__name__}"
-    return "ok"
+    settings = clients.settings
+    return Readiness(
+        checks,
+        timeout_s=settings.readiness_timeout_s,
+        cache_s=settings.readiness_cache_s,
+        optional=OPTIONAL_CHECKS,
+    )
 
 
 @router.get("/readyz", response_model=ReadinessOut, responses={503: {"model": ReadinessOut}})
-async def readyz(clients: ClientsDep) -> JSONResponse:
-    checks = _checks(clients)
-    timeout = clients.settings.readiness_timeout_s
-    outcomes = await asyncio.gather(*(_run_check(c, timeout) for c in checks.values()))
-    results = dict(zip(checks, outcomes, strict=True))
-    ready = all(outcome == "ok" for outcome in outcomes)
-    body = ReadinessOut(status="ready" if ready else "not_ready", checks=results)
-    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+async def readyz(request: Request) -> JSONResponse:
+    """200 while MongoDB, Redis and the object store answer (`status` says `degraded` when
+    only Triton fails); 503 otherwise. Checked at most every `GATEWAY_READINESS_CACHE_S`."""
+    checker: Readiness = request.app.state.readiness
+    report = await checker.report()
+    body = ReadinessOut(status=report.status, checks=report.checks)
+    return JSONResponse(body.model_dump(), status_code=200 if report.ready else 503)
