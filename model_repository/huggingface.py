@@ -357,7 +357,7 @@ def _load(source: str) -> tuple[Any, Any]:
         model = AutoModelForImageClassification.from_pretrained(
             source, dtype=torch.float32, local_files_only=local_only
         )
-        processor = AutoImageProcessor.from_pretrained(  # type: ignore[no-untyped-call]
+        processor = AutoImageProcessor.from_pretrained(  # type: ignore[no-untyped-call,unused-ignore]
             source, backend="pil", local_files_only=local_only
         )
     except (OSError, ValueError) as error:  # missing files, no network, unknown architecture

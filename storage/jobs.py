@@ -62,6 +62,7 @@ class TaskName(StrEnum):
     PURGE_EXPIRED = "worker.purge_expired"
     EXPAND_BATCH = "worker.expand_batch"
     RESUME_BATCHES = "worker.resume_batches"
+    SWEEP_DELIVERIES = "worker.sweep_deliveries"
 
 
 class Verdict(StrEnum):
@@ -186,7 +187,7 @@ class Job(BaseModel):
     durations_ms: dict[str, float] = Field(default_factory=dict)
     result: JobResult | None = None
     error: JobError | None = None
-    # Also receives this job's terminal event, signed with the service's callback secret.
+    # Also receives this job's terminal event, signed with its tenant's callback secret.
     callback_url: str | None = None
     # Set on jobs created by a bulk batch (`POST /v1/batches`).
     batch_id: str | None = None
@@ -212,6 +213,7 @@ TASK_QUEUES: dict[TaskName, Queue] = {
     TaskName.PURGE_EXPIRED: Queue.MAINTENANCE,
     TaskName.EXPAND_BATCH: Queue.BATCHES,
     TaskName.RESUME_BATCHES: Queue.MAINTENANCE,
+    TaskName.SWEEP_DELIVERIES: Queue.MAINTENANCE,
 }
 
 # Where a batch job's tasks run instead: behind every interactive job.

@@ -66,12 +66,9 @@ def create_app() -> Celery:
             },
             # Webhook retries too far off to wait in the broker (worker.webhook_tasks).
             "sweep-deliveries": {
-                "task": "worker.sweep_deliveries",
+                "task": TaskName.SWEEP_DELIVERIES.value,
                 "schedule": settings.webhook.sweep_interval_s,
-                "options": {
-                    "expires": settings.webhook.sweep_interval_s,
-                    "queue": Queue.MAINTENANCE.value,
-                },
+                "options": {"expires": settings.webhook.sweep_interval_s},
             },
             "purge-expired": {
                 "task": TaskName.PURGE_EXPIRED.value,

@@ -160,11 +160,7 @@ def deliver_webhook(self: Task, delivery_id: str, series: int, number: int) -> N
     enqueue_deliveries(followup.created)
 
 
-# Not a TaskName (storage.jobs routes those): beat sends it to the maintenance queue itself.
-SWEEP_DELIVERIES = "worker.sweep_deliveries"
-
-
-@app.task(name=SWEEP_DELIVERIES)  # type: ignore[untyped-decorator]
+@app.task(name=TaskName.SWEEP_DELIVERIES.value)  # type: ignore[untyped-decorator]
 def sweep_deliveries() -> None:
     """Enqueue the held deliveries that are due (sent by beat every
     `WebhookSettings.sweep_interval_s`)."""

@@ -33,9 +33,6 @@ MAX_PIXELS = 4_000_000
 # More worker processes than Triton instances, so requests queue and get batched.
 WORKER_CONCURRENCY = 8
 
-# Signs deliveries to jobs' callback URLs.
-CALLBACK_SECRET = "whsec_dGVzdC1jYWxsYmFjay1zZWNyZXQtMjRi"
-
 # Some tests stop Triton on purpose: retry fast, give up soon. Webhook retries likewise.
 TEST_SETTINGS = {
     "GATEWAY_MAX_UPLOAD_BYTES": str(MAX_BYTES),
@@ -48,7 +45,6 @@ TEST_SETTINGS = {
     "WORKER_RETRY__BACKOFF_MAX_S": "1",
     "WORKER_WEBHOOK__RETRY_SCHEDULE_S": "[0.2, 0.5, 1]",
     "WORKER_WEBHOOK__ALLOW_LOOPBACK": "true",
-    "WORKER_WEBHOOK__CALLBACK_SECRET": CALLBACK_SECRET,
     "GATEWAY_AUTH__BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
     "GATEWAY_AUTH__CACHE_S": "1",
     # Tests submit the same sample images again and again and expect them scored each time;
