@@ -4,7 +4,8 @@
 
 DIR holds `real/` and `fake/` sub-folders of images. Each image is uploaded as a job; the
 report (accuracy, precision, recall, F1, ROC AUC, confusion matrix, per-image scores) goes
-to OUT/metrics.json and the ROC curve to OUT/roc.png.
+to OUT/metrics.json and the ROC curve to OUT/roc.png. Images where no face was found
+(verdict no_face, no score) are left out of the metrics and counted as `no_face`.
 """
 
 import argparse
@@ -92,34 +93,48 @@ def main(argv: list[str] | None = None) -> int:
             pool.map(lambda item: run_job(client, item[0], args.model, args.timeout), images)
         )
     outcomes = [Outcome(path, fake, job) for (path, fake), job in zip(images, jobs, strict=True)]
-    scored = [o for o in outcomes if o.job["status"] == "succeeded"]
-    failed = [o for o in outcomes if o.job["status"] != "succeeded"]
+    report = summarise(outcomes, args.threshold, args.model, args.data)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+    draw_roc(report["roc_curve"], report["roc_auc"], args.out / "roc.png")
+    print(
+        f"{report['count']} scored, {report['no_face']} with no face (not scored), "
+        f"{report['failed']} failed; accuracy {report['accuracy']:.3f}, "
+        f"precision {report['precision']:.3f}, recall {report['recall']:.3f}, "
+        f"F1 {report['f1']:.3f}, ROC AUC {report['roc_auc']}; "
+        f"report in {args.out}/metrics.json and {args.out}/roc.png"
+    )
+    return 1 if report["failed"] else 0
+
+
+def summarise(
+    outcomes: list[Outcome], threshold: float, model: str | None, root: Path
+) -> dict[str, Any]:
+    """The metrics over the images that got a score, and what became of every image.
+
+    A job that succeeded with no score (`no_face`: face mode found no face to judge) says
+    nothing about the detector: it is left out of the metrics and counted as `no_face`.
+    """
+    succeeded = [o for o in outcomes if o.job["status"] == "succeeded"]
+    scored = [o for o in succeeded if o.job["result"].get("fake_probability") is not None]
     report = evaluate(
-        [o.fake for o in scored],
-        [o.job["result"]["fake_probability"] for o in scored],
-        args.threshold,
+        [o.fake for o in scored], [o.job["result"]["fake_probability"] for o in scored], threshold
     ).as_dict()
-    report["model"] = scored[0].job["result"]["model_name"] if scored else args.model
+    report["no_face"] = len(succeeded) - len(scored)
+    report["failed"] = len(outcomes) - len(succeeded)
+    report["model"] = succeeded[0].job["result"]["model_name"] if succeeded else model
     report["items"] = [
         {
-            "path": str(o.path.relative_to(args.data)),
+            "path": str(o.path.relative_to(root)),
             "label": "fake" if o.fake else "real",
             "status": o.job["status"],
+            "verdict": (o.job.get("result") or {}).get("verdict"),
             "fake_probability": (o.job.get("result") or {}).get("fake_probability"),
             "error": o.job.get("error"),
         }
         for o in outcomes
     ]
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
-    draw_roc(report["roc_curve"], report["roc_auc"], args.out / "roc.png")
-    print(
-        f"{len(scored)} scored, {len(failed)} failed; accuracy {report['accuracy']:.3f}, "
-        f"precision {report['precision']:.3f}, recall {report['recall']:.3f}, "
-        f"F1 {report['f1']:.3f}, ROC AUC {report['roc_auc']}; "
-        f"report in {args.out}/metrics.json and {args.out}/roc.png"
-    )
-    return 1 if failed else 0
+    return report
 
 
 if __name__ == "__main__":
