@@ -77,9 +77,17 @@ class BatchSubmitter:
 
     async def cancel(self, batch_id: str) -> None:
         await self.batches.mark_cancelled(batch_id)
-        cancelled = await cancel_queued(batch_id, self.batches, self.jobs)
+        cancelled = await cancel_queued(batch_id, self.jobs)
         logger.info("batch %s: cancelled %d queued jobs", batch_id, cancelled)
-        await self.complete_if_done(batch_id)
+        if cancelled == 0:
+            await self.complete_if_done(batch_id)
+            return
+        # A worker emits their `job.failed` events, then completes the batch.
+        try:
+            await self.tasks.send(TaskName.EXPAND_BATCH, [[batch_id]])
+        except Exception:
+            # The reconciler emits events left pending; the batch completes with the last.
+            logger.exception("batch %s: enqueue of its cancelled jobs' events failed", batch_id)
 
     async def complete_if_done(self, batch_id: str) -> None:
         deliveries = await complete_if_done(batch_id, self.batches, self.jobs, self.webhooks)

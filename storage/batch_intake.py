@@ -1,18 +1,21 @@
 """Turning a stored batch file into jobs, a chunk at a time, safely resumable.
 
 The gateway stores the submitted rows and answers at once; a worker reads them here. Each
-chunk is inserted with job IDs derived from the batch and the row, enqueued, and then
-counted on the batch with a conditional update on `rows_read`: a worker that dies mid-chunk
-leaves the chunk uncounted, and the next one reads it again, inserting nothing twice.
+chunk is inserted with job IDs derived from the batch and the row, counted on the batch
+with a conditional update on `rows_read` (and on the batch being there, not cancelled),
+and only then enqueued: a worker that dies mid-chunk leaves the chunk uncounted, and the
+next one reads it again, inserting nothing twice; a reader that lost a race with a cancel
+or a delete removes the jobs it inserted, which nothing had been told to run.
 """
 
 import base64
 import hashlib
 import itertools
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from enum import Enum
 
 from storage.batch_rows import Row, RowFormat, RowLimits, parse_rows
-from storage.batches import Batch, BatchRepository, BatchSource, RowError
+from storage.batches import Batch, BatchRepository, BatchSource, ChunkCount, RowError
 from storage.errors import ErrorCode
 from storage.jobs import Job, SourceKind
 from storage.repository import JobRepository
@@ -32,7 +35,12 @@ def remaining_rows(
     lines: Iterable[str], source: BatchSource, skip: int
 ) -> Iterator[Row | RowError]:
     """The rows after the first `skip` (valid or not), as parsed from the file."""
-    limits = RowLimits(source.max_url_length, source.max_metadata_bytes)
+    limits = RowLimits(
+        source.max_url_length,
+        source.max_metadata_bytes,
+        source.max_line_chars,
+        source.max_field_chars,
+    )
     rows = parse_rows(lines, RowFormat(source.row_format), limits)
     return itertools.islice(rows, skip, None)
 
@@ -43,9 +51,11 @@ def limit_chunk(chunk: Chunk, rows_before: int, source: BatchSource) -> tuple[Ch
     room = source.row_limit - rows_before
     if len(chunk) <= room:
         return chunk, False
-    dropped = chunk[room]
-    line = dropped.number if isinstance(dropped, Row) else dropped.row
-    return [*chunk[:room], too_many(line, source)], True
+    return [*chunk[:room], too_many(line_of(chunk[room]), source)], True
+
+
+def line_of(row: Row | RowError) -> int:
+    return row.number if isinstance(row, Row) else row.row
 
 
 def too_many(row: int, source: BatchSource) -> RowError:
@@ -59,6 +69,14 @@ def too_many(row: int, source: BatchSource) -> RowError:
     return RowError(row=row, code=ErrorCode.INVALID_REQUEST, message=message)
 
 
+class Taken(Enum):
+    COUNTED = "counted"
+    # Another reader counted these rows first and carries on from there.
+    BY_ANOTHER = "by_another"
+    # The batch was cancelled or deleted: reading stops, the chunk's jobs were removed.
+    STOPPED = "stopped"
+
+
 async def take_chunk(
     batch: Batch,
     chunk: Chunk,
@@ -66,8 +84,8 @@ async def take_chunk(
     jobs: JobRepository,
     batches: BatchRepository,
     enqueue: Enqueue,
-) -> bool:
-    """Create, enqueue and count the chunk's jobs; False if another reader counted it."""
+) -> Taken:
+    """Create, count and enqueue the chunk's jobs."""
     created = [
         Job(
             id=batch_job_id(batch.id, row.number),
@@ -85,9 +103,22 @@ async def take_chunk(
         if isinstance(row, Row)
     ]
     await jobs.insert_new(created)
-    if created:
-        await enqueue([job.id for job in created])
-    errors = [row for row in chunk if isinstance(row, RowError)]
-    return await batches.record_chunk(
-        batch.id, rows_before, rows_before + len(chunk), len(created), errors
+    count = ChunkCount(
+        rows_before=rows_before,
+        rows_after=rows_before + len(chunk),
+        last_line=line_of(chunk[-1]) if chunk else 0,
+        added=len(created),
+        errors=[row for row in chunk if isinstance(row, RowError)],
     )
+    job_ids = [job.id for job in created]
+    if await batches.record_chunk(batch.id, count):
+        if job_ids:
+            await enqueue(job_ids)
+        return Taken.COUNTED
+    current = await batches.get(batch.id)
+    if current is not None and current.rows_read != rows_before:
+        return Taken.BY_ANOTHER
+    # Gone, or cancelled before these rows were counted: nobody was told to run these jobs
+    # (a reader enqueues only what it counted), so they go.
+    await jobs.delete_ids(job_ids)
+    return Taken.STOPPED

@@ -15,6 +15,7 @@ caught by the reconciler, which checks sealed batches that have gone quiet.
 
 import json
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +38,13 @@ from storage.webhooks import (
 Document = dict[str, Any]
 # At most this many invalid rows are described on the batch; `invalid_rows` counts them all.
 MAX_REPORTED_ROW_ERRORS = 1000
+# A line (a CSV record, a JSONL line) and a CSV field longer than these is a row error; the
+# rest of a long line is skipped as it streams by, never held.
+MAX_LINE_CHARS = 64 * 1024
+MAX_FIELD_CHARS = 32 * 1024
+# Reading tasks that fail (or die) without counting a chunk before the batch gives up on
+# the rest of its file (`batch_unreadable`); outages of MongoDB or the store do not count.
+MAX_READ_ATTEMPTS = 3
 CANCELLED = JobError(code=ErrorCode.CANCELLED, message="the batch was cancelled")
 
 
@@ -51,6 +59,17 @@ class RowError(BaseModel):
     message: str
 
 
+@dataclass(frozen=True)
+class ChunkCount:
+    """What a chunk of rows adds to its batch."""
+
+    rows_before: int
+    rows_after: int
+    last_line: int
+    added: int
+    errors: list[RowError]
+
+
 class BatchSource(BaseModel):
     """The submitted rows, stored as a file until a worker has read them all."""
 
@@ -61,6 +80,8 @@ class BatchSource(BaseModel):
     max_items: int
     max_url_length: int
     max_metadata_bytes: int
+    max_line_chars: int = MAX_LINE_CHARS
+    max_field_chars: int = MAX_FIELD_CHARS
 
 
 class Batch(BaseModel):
@@ -77,6 +98,12 @@ class Batch(BaseModel):
     source: BatchSource | None = None
     # Rows (valid or not) read from the source so far; a worker resuming skips them.
     rows_read: int = 0
+    # The file's line of the last row read.
+    last_line: int = 0
+    # Reading tasks started since a chunk was last counted (see MAX_READ_ATTEMPTS).
+    read_attempts: int = 0
+    # Why the batch ended before its file was read to the end (`batch_unreadable`).
+    error: JobError | None = None
     # Jobs seen ending, an upper bound of those finished once every path has counted (above).
     finished_marks: int = 0
     sealed: bool = False
@@ -115,22 +142,61 @@ class BatchRepository:
         document = await self._batches.find_one({"_id": batch_id}, {"cancelled_at": 1})
         return document is not None and document.get("cancelled_at") is not None
 
-    async def record_chunk(
-        self, batch_id: str, rows_before: int, rows_after: int, added: int, errors: list[RowError]
-    ) -> bool:
-        """Count a chunk of rows once: only if nobody has counted past `rows_before` yet."""
+    async def record_chunk(self, batch_id: str, chunk: ChunkCount) -> bool:
+        """Count a chunk of rows once: only if nobody has counted past `rows_before` yet and
+        the batch is still there and not cancelled (a reader racing a cancel or a delete
+        stops here, in the same update that would have counted its rows)."""
         update: Document = {
-            "$inc": {"total": added, "invalid_rows": len(errors)},
-            "$set": {"rows_read": rows_after, "updated_at": utcnow()},
+            "$inc": {"total": chunk.added, "invalid_rows": len(chunk.errors)},
+            "$set": {
+                "rows_read": chunk.rows_after,
+                "last_line": chunk.last_line,
+                "read_attempts": 0,
+                "updated_at": utcnow(),
+            },
         }
-        if errors:
-            current = await self._batches.find_one({"_id": batch_id}, {"invalid_rows": 1})
-            room = MAX_REPORTED_ROW_ERRORS - int((current or {}).get("invalid_rows", 0))
-            if room > 0:
-                described = [e.model_dump(mode="python") for e in errors[:room]]
-                update["$push"] = {"row_errors": {"$each": described}}
+        if chunk.errors:
+            described = [e.model_dump(mode="python") for e in chunk.errors]
+            update["$push"] = {
+                "row_errors": {"$each": described, "$slice": MAX_REPORTED_ROW_ERRORS}
+            }
         outcome = await self._batches.update_one(
-            {"_id": batch_id, "rows_read": rows_before}, update
+            {"_id": batch_id, "rows_read": chunk.rows_before, "cancelled_at": None}, update
+        )
+        return outcome.modified_count == 1
+
+    async def start_reading(self, batch_id: str) -> None:
+        """Count a reading task starting; counting a chunk sets the count back to zero."""
+        await self._batches.update_one(
+            {"_id": batch_id, "sealed": False}, {"$inc": {"read_attempts": 1}}
+        )
+
+    async def forget_attempt(self, batch_id: str) -> None:
+        """A reading task failed for an outage, which does not count against the file."""
+        await self._batches.update_one(
+            {"_id": batch_id, "sealed": False, "read_attempts": {"$gt": 0}},
+            {"$inc": {"read_attempts": -1}},
+        )
+
+    async def give_up_reading(self, batch_id: str, message: str) -> bool:
+        """End the reading of an unsealed batch: the rest of its rows are one row error."""
+        batch = await self.get(batch_id)
+        if batch is None or batch.sealed:
+            return False
+        row = RowError(row=batch.last_line + 1, code=ErrorCode.BATCH_UNREADABLE, message=message)
+        error = JobError(code=ErrorCode.BATCH_UNREADABLE, message=message)
+        outcome = await self._batches.update_one(
+            {"_id": batch_id, "sealed": False, "error": None},
+            {
+                "$inc": {"invalid_rows": 1},
+                "$set": {"error": error.model_dump(mode="python"), "updated_at": utcnow()},
+                "$push": {
+                    "row_errors": {
+                        "$each": [row.model_dump(mode="python")],
+                        "$slice": MAX_REPORTED_ROW_ERRORS,
+                    }
+                },
+            },
         )
         return outcome.modified_count == 1
 
@@ -202,6 +268,7 @@ def batch_completed_body(batch: Batch, counts: dict[str, int]) -> str:
             "invalid_rows": batch.invalid_rows,
             "counts": counts,
             "cancelled": batch.cancelled_at is not None,
+            "error": None if batch.error is None else batch.error.code.value,
             "completed_at": None if batch.completed_at is None else batch.completed_at.isoformat(),
         },
     }
@@ -240,11 +307,11 @@ async def batch_completed_deliveries(
     return created
 
 
-async def cancel_queued(batch_id: str, batches: BatchRepository, jobs: JobRepository) -> int:
-    """Fail the batch's queued jobs with `cancelled` and count them as ended; how many."""
-    cancelled = await jobs.fail_queued_of_batch(batch_id, CANCELLED)
-    await batches.mark_finished(batch_id, cancelled)
-    return cancelled
+async def cancel_queued(batch_id: str, jobs: JobRepository) -> int:
+    """Fail the batch's queued jobs with `cancelled`, their `job.failed` events pending; how
+    many. Each is counted on the batch's finished marks when its event is emitted (by
+    `worker.expand_batch`, or the reconciler's lost-event pass), like any job ending."""
+    return await jobs.cancel_queued_of_batch(batch_id, CANCELLED)
 
 
 async def complete_if_done(

@@ -53,6 +53,13 @@ class ErrorCode(StrEnum):
     # A batch was cancelled while this job was still queued.
     CANCELLED = "cancelled"
 
+    # Batch row errors, recorded on a batch for rows that did not become jobs.
+    ROW_TOO_LONG = "row_too_long"
+    FIELD_TOO_LONG = "field_too_long"
+    INVALID_ENCODING = "invalid_encoding"
+    # A batch whose file could not be read to its end: the rest of its rows were not read.
+    BATCH_UNREADABLE = "batch_unreadable"
+
 
 class ServiceError(Exception):
     """An error that carries a stable code; `transient` ones are worth retrying."""

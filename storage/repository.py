@@ -273,3 +273,44 @@ class JobRepository:
             {"_id": job_id, "event_pending": True},
             {"$set": {"event_pending": False, "event_emitted_at": utcnow()}},
         )
+
+    # Batch reading and cancelling (storage.batch_intake, storage.batches).
+
+    async def cancel_queued_of_batch(self, batch_id: str, error: JobError) -> int:
+        """Fail every job of the batch still queued, its `job.failed` event pending."""
+        now = utcnow()
+        failed = JobStatus.FAILED.value
+        outcome = await self._jobs.update_many(
+            {"batch_id": batch_id, "status": JobStatus.QUEUED.value},
+            {
+                "$set": {
+                    "status": failed,
+                    "updated_at": now,
+                    f"timestamps.{failed}": now,
+                    "error": error.model_dump(mode="python"),
+                    "event_pending": True,
+                }
+            },
+        )
+        return outcome.modified_count
+
+    async def pending_failures_of_batch(self, batch_id: str, code: str, limit: int) -> list[str]:
+        """Failed jobs of the batch with error `code` whose event is still pending."""
+        cursor = self._jobs.find(
+            {
+                "batch_id": batch_id,
+                "status": JobStatus.FAILED.value,
+                "error.code": code,
+                "event_pending": True,
+            },
+            {"_id": 1},
+            limit=limit,
+        )
+        return [str(document["_id"]) async for document in cursor]
+
+    async def delete_ids(self, job_ids: Sequence[str]) -> int:
+        """Delete these jobs (a batch chunk that was never counted nor enqueued)."""
+        if not job_ids:
+            return 0
+        outcome = await self._jobs.delete_many({"_id": {"$in": list(job_ids)}})
+        return outcome.deleted_count

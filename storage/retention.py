@@ -3,7 +3,12 @@ it outlives the retention settings (the worker's periodic `purge_expired` task).
 
 Images are shared by the jobs of one tenant with identical bytes, so an object is deleted
 only when no job of its tenant still refers to it. A job's webhook deliveries carry its
-result in their bodies: they go with the job.
+result in their bodies: they go with the job. A batch's rows file (normally deleted once
+its rows are read) goes with the batch.
+
+A batch is marked cancelled before its jobs are deleted: a worker still reading its rows
+counts each chunk only on a batch that is there and not cancelled, and removes the jobs of
+a chunk it could not count (storage.batch_intake), so no job of it is left behind.
 
 Expiry is a periodic task rather than a MongoDB TTL index: a TTL index would drop job
 documents without their images, leaving objects nothing refers to any more; the task
@@ -57,7 +62,9 @@ class Purger:
 
     async def delete_batch(self, tenant_id: str, batch_id: str) -> PurgeCounts | None:
         """Delete the batch, every job of it with their deliveries and images."""
-        found = await self._batches.find_one({"_id": batch_id, "tenant_id": tenant_id}, {"_id": 1})
+        found = await self._batches.find_one(
+            {"_id": batch_id, "tenant_id": tenant_id}, {"source.object_key": 1}
+        )
         if found is None:
             return None
         # Workers skip jobs that are gone; marking the batch cancelled first stops new rows.
@@ -67,6 +74,7 @@ class Purger:
         counts = await self._delete_jobs({"batch_id": batch_id})
         deliveries = await self._deliveries.delete_many({"batch_id": batch_id})
         await self._batches.delete_one({"_id": batch_id})
+        await self._delete_objects(_rows_files([found]))
         return PurgeCounts(
             jobs=counts.jobs,
             images=counts.images,
@@ -87,14 +95,26 @@ class Purger:
             return PurgeCounts(images=images)
         cutoff = now - results_after
         counts = await self._delete_jobs({"created_at": {"$lt": cutoff}}, limit=limit)
-        batches = await self._batches.delete_many({"created_at": {"$lt": cutoff}})
+        batches = await self._purge_old_batches(cutoff, limit)
         deliveries = await self._deliveries.delete_many({"created_at": {"$lt": cutoff}})
         return PurgeCounts(
             jobs=counts.jobs,
             images=images + counts.images,
-            batches=batches.deleted_count,
+            batches=batches,
             deliveries=counts.deliveries + deliveries.deleted_count,
         )
+
+    async def _purge_old_batches(self, cutoff: datetime, limit: int) -> int:
+        """Delete batches created before `cutoff`, their rows files first."""
+        cursor = self._batches.find(
+            {"created_at": {"$lt": cutoff}}, {"source.object_key": 1}, limit=limit
+        )
+        documents = [document async for document in cursor]
+        if not documents:
+            return 0
+        await self._delete_objects(_rows_files(documents))
+        outcome = await self._batches.delete_many({"_id": {"$in": [d["_id"] for d in documents]}})
+        return outcome.deleted_count
 
     async def _purge_old_images(self, cutoff: datetime, limit: int) -> int:
         """Forget the images of jobs created before `cutoff`; delete what nothing uses."""
@@ -158,3 +178,12 @@ class Purger:
         if unused:
             await self._delete_objects(unused)
         return len(unused)
+
+
+def _rows_files(batches: list[Document]) -> list[str]:
+    """The rows files of these batch documents (deleting one already gone is harmless)."""
+    return [
+        str(document["source"]["object_key"])
+        for document in batches
+        if (document.get("source") or {}).get("object_key")
+    ]

@@ -118,9 +118,12 @@ def test_a_csv_batch_completes_with_counts_results_and_its_event(
     assert len(receiver.received(path, batch["id"])) == 1
 
 
-def test_cancel_fails_the_queued_jobs_and_completes_the_batch(
-    api: httpx.Client, image_server: ImageServer, samples_dir: Path
+def test_cancel_fails_the_queued_jobs_with_their_events_and_completes_the_batch(
+    api: httpx.Client, image_server: ImageServer, samples_dir: Path, receiver: Receiver
 ) -> None:
+    path = receiver.new_path()
+    body = {"url": receiver.url(path), "event_types": ["job.failed", "batch.completed"]}
+    endpoint = api.post("/v1/webhooks", json=body).json()
     urls = _crop_urls(image_server, samples_dir)
     lines = [
         json.dumps({"image_url": urls[i % len(urls)], "external_id": str(i)}) for i in range(1500)
@@ -132,6 +135,10 @@ def test_cancel_fails_the_queued_jobs_and_completes_the_batch(
     )
     assert response.status_code == 202, response.text
     batch_id = response.json()["id"]
+    deadline = time.monotonic() + 30
+    while api.get(f"/v1/batches/{batch_id}").json()["rows_read"] == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
     cancelled = api.post(f"/v1/batches/{batch_id}/cancel")
     assert cancelled.status_code == 200, cancelled.text
     assert cancelled.json()["cancelled_at"] is not None
@@ -141,9 +148,22 @@ def test_cancel_fails_the_queued_jobs_and_completes_the_batch(
     # Rows not read yet when the batch was cancelled are never read.
     assert counts["succeeded"] + counts["failed"] == batch["total"] <= 1500
     results = [json.loads(line) for line in api.get(f"/v1/batches/{batch_id}/results").text.split()]
-    codes = [r["error_code"] for r in results if r["status"] == "failed"]
-    assert set(codes) == {"cancelled"}
-    assert len(codes) == counts["failed"] > 0
+    failed = {r["job_id"] for r in results if r["status"] == "failed"}
+    assert {r["error_code"] for r in results if r["status"] == "failed"} == {"cancelled"}
+    assert len(failed) == counts["failed"] > 0
+
+    # Each cancelled job sends its `job.failed`; the batch its `batch.completed`, once.
+    received = receiver.wait_for(path, count=len(failed) + 1, timeout_s=60)
+    events = [json.loads(request.body) for request in received]
+    job_events = [e["data"]["id"] for e in events if e["type"] == "job.failed"]
+    assert sorted(job_events) == sorted(failed)
+    assert [e["data"]["error"]["code"] for e in events if e["type"] == "job.failed"] == [
+        "cancelled"
+    ] * len(failed)
+    completed = [e for e in events if e["type"] == "batch.completed"]
+    assert len(completed) == 1
+    assert completed[0]["data"]["counts"]["failed"] == counts["failed"]
+    api.delete(f"/v1/webhooks/{endpoint['id']}")
 
 
 def test_an_inline_batch_and_unknown_batches(api: httpx.Client, image_server: ImageServer) -> None:

@@ -1,5 +1,6 @@
 """Deleting for good, against real MongoDB-protocol and S3 servers."""
 
+import io
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -137,3 +138,45 @@ async def test_expiry_drops_images_first_then_results(
     assert still is not None
     assert still.image is not None
     assert not _gone(objects, still.image)
+
+
+def _rows_file(objects: ObjectStore, tenant: str, batch_id: str) -> ImageRef:
+    content = b"image_url\nhttps://e.com/a.jpg\n"
+    key = objects.put_batch_file(tenant, batch_id, io.BytesIO(content), len(content))
+    return ImageRef(sha256="-", object_key=key, size_bytes=len(content))
+
+
+async def test_deleting_a_batch_still_being_read_takes_its_rows_file(
+    stores: tuple[JobRepository, Purger, Any], objects: ObjectStore
+) -> None:
+    _, purger, database = stores
+    rows = _rows_file(objects, "acme", "bat_2")
+    source = {"object_key": rows.object_key}
+    await database["batches"].insert_one(
+        {"_id": "bat_2", "tenant_id": "acme", "cancelled_at": None, "source": source}
+    )
+    assert await purger.delete_batch("acme", "bat_2") is not None
+    assert _gone(objects, rows)
+
+
+async def test_expired_batches_take_their_rows_files(
+    stores: tuple[JobRepository, Purger, Any], objects: ObjectStore
+) -> None:
+    _, purger, database = stores
+    now = utcnow()
+    old, new = _rows_file(objects, "acme", "bat_old"), _rows_file(objects, "acme", "bat_new")
+    for batch_id, rows, created_at in (
+        ("bat_old", old, now - timedelta(days=40)),
+        ("bat_new", new, now),
+        ("bat_inline", None, now - timedelta(days=40)),
+    ):
+        source = None if rows is None else {"object_key": rows.object_key}
+        await database["batches"].insert_one(
+            {"_id": batch_id, "tenant_id": "acme", "created_at": created_at, "source": source}
+        )
+    counts = await purger.purge_expired(
+        results_after=timedelta(days=30), images_after=None, limit=100
+    )
+    assert counts.batches == 2
+    assert _gone(objects, old)
+    assert not _gone(objects, new)
