@@ -40,13 +40,16 @@ class BatchSubmitter:
         length: int,
         row_format: RowFormat,
         tenant_id: str,
+        rows_at_most: int | None = None,
     ) -> Batch:
-        """Store the rows and answer: a worker reads them into jobs (`worker.expand_batch`)."""
+        """Store the rows and answer: a worker reads them into jobs (`worker.expand_batch`).
+
+        Room for `rows_at_most` jobs (a bound the caller knows, else the batch limit) is
+        reserved in the tenant's open-jobs quota; a batch given less reads fewer rows."""
         settings = self.submitter.settings
         if options.callback_url is not None:
             validate_url(options.callback_url, max_length=settings.max_url_length)
         model, thresholds = await self.submitter.resolve(options)
-        open_room = await self.submitter.open_job_room(tenant_id)
         batch = Batch(
             tenant_id=tenant_id,
             model=model,
@@ -54,13 +57,23 @@ class BatchSubmitter:
             mode=options.mode,
             callback_url=options.callback_url,
         )
+        wanted = min(settings.max_batch_items, rows_at_most or settings.max_batch_items)
+        async with self.submitter.quota.holding(tenant_id, wanted) as granted:
+            await self._store(batch, rows, length, row_format, granted)
+        return batch
+
+    async def _store(
+        self, batch: Batch, rows: BinaryIO, length: int, row_format: RowFormat, row_limit: int
+    ) -> None:
+        settings = self.submitter.settings
+        tenant_id = batch.tenant_id
         key = await anyio.to_thread.run_sync(
             self.objects.put_batch_file, tenant_id, batch.id, rows, length
         )
         batch.source = BatchSource(
             object_key=key,
             row_format=row_format.value,
-            row_limit=min(settings.max_batch_items, open_room),
+            row_limit=row_limit,
             max_items=settings.max_batch_items,
             max_url_length=settings.max_url_length,
             max_metadata_bytes=settings.max_metadata_bytes,
@@ -73,7 +86,6 @@ class BatchSubmitter:
             await self.batches.delete(batch.id)
             message = "the job queue is unavailable; submit the batch again later"
             raise ApiError(503, ErrorCode.SERVICE_UNAVAILABLE, message) from error
-        return batch
 
     async def cancel(self, batch_id: str) -> None:
         await self.batches.mark_cancelled(batch_id)

@@ -11,8 +11,8 @@ from tritonclient.utils import InferenceServerException
 
 from gateway.errors import ApiError
 from gateway.models import ModelCatalog
-from gateway.open_jobs import OpenJobs
 from gateway.producer import TaskSender
+from gateway.quota import OpenJobsQuota
 from gateway.schemas import JobOptions
 from gateway.settings import Settings
 from storage.errors import ErrorCode
@@ -32,12 +32,13 @@ class Submitter:
     objects: ObjectStore
     tasks: TaskSender
     catalog: ModelCatalog
-    open_jobs: OpenJobs
+    quota: OpenJobsQuota
 
     async def submit_url(self, image_url: str, options: JobOptions, tenant_id: str) -> Job:
         validate_url(image_url, max_length=self.settings.max_url_length)
         job = await self._new_job(options, tenant_id, source=SourceKind.URL, image_url=image_url)
-        await self._record_and_enqueue(job, TaskName.FETCH_IMAGE)
+        async with self.quota.holding(tenant_id, 1):
+            await self._record_and_enqueue(job, TaskName.FETCH_IMAGE)
         return job
 
     async def submit_upload(self, content: bytes, options: JobOptions, tenant_id: str) -> Job:
@@ -52,10 +53,12 @@ class Submitter:
                 "the file is not a JPEG, PNG, GIF, WebP or BMP image",
             )
         job = await self._new_job(options, tenant_id, source=SourceKind.UPLOAD)
-        job.image = await anyio.to_thread.run_sync(
-            self.objects.put_image, content, detected.media_type, tenant_id
-        )
-        await self._record_and_enqueue(job, TaskName.RUN_INFERENCE)
+        # Reserved before the image is stored: a refused job leaves nothing behind.
+        async with self.quota.holding(tenant_id, 1):
+            job.image = await anyio.to_thread.run_sync(
+                self.objects.put_image, content, detected.media_type, tenant_id
+            )
+            await self._record_and_enqueue(job, TaskName.RUN_INFERENCE)
         return job
 
     async def _new_job(self, options: JobOptions, tenant_id: str, **fields: Any) -> Job:
@@ -63,7 +66,6 @@ class Submitter:
         self._check_metadata(options.metadata)
         if options.callback_url is not None:
             validate_url(options.callback_url, max_length=self.settings.max_url_length)
-        await self.open_job_room(tenant_id)
         return Job(
             tenant_id=tenant_id,
             metadata=options.metadata,
@@ -73,22 +75,6 @@ class Submitter:
             callback_url=options.callback_url,
             **fields,
         )
-
-    async def open_job_room(self, tenant_id: str) -> int:
-        """How many more jobs the tenant may open now; 429 if none."""
-        limit = self.settings.max_open_jobs
-        if limit == 0:
-            return self.settings.max_batch_items
-        room = limit - await self.open_jobs.current(tenant_id)
-        if room <= 0:
-            raise ApiError(
-                429,
-                ErrorCode.TOO_MANY_OPEN_JOBS,
-                f"{limit} jobs are already queued or running for this tenant; "
-                "submit more when some have finished",
-                {"Retry-After": "10"},
-            )
-        return room
 
     async def resolve(self, options: JobOptions) -> tuple[ModelRef, Thresholds]:
         """The model and thresholds a job with these options runs with."""
@@ -142,7 +128,6 @@ class Submitter:
 
     async def _record_and_enqueue(self, job: Job, task: TaskName) -> None:
         await self.jobs.insert(job)
-        self.open_jobs.opened(job.tenant_id, 1)
         try:
             await self.tasks.send(task, [[job.id]])
         except Exception as error:

@@ -8,6 +8,7 @@ import anyio.to_thread
 import redis.asyncio as aioredis
 import tritonclient.grpc.aio as triton_aio
 from fastapi import FastAPI
+from pymongo.asynchronous.database import AsyncDatabase
 
 from gateway.api.deps import Clients
 from gateway.api.routes import batches, health, jobs, models, webhooks
@@ -18,9 +19,10 @@ from gateway.internal import serving_internal
 from gateway.limits import BodySizeLimit
 from gateway.metrics import GatewayMetrics, MetricsMiddleware
 from gateway.models import ModelCatalog
-from gateway.open_jobs import OpenJobs
 from gateway.producer import TaskSender, create_producer
+from gateway.quota import OpenJobsQuota, unread_batch_rows
 from gateway.settings import Settings, get_settings
+from storage.api_keys import Document
 from storage.batches import BatchRepository
 from storage.objects import ObjectStore
 from storage.repository import JobRepository, create_mongo_client
@@ -33,12 +35,17 @@ logger = logging.getLogger(__name__)
 _MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 
+async def _count_open(jobs: JobRepository, database: AsyncDatabase[Document], tenant: str) -> int:
+    return await jobs.count_open(tenant) + await unread_batch_rows(database, tenant)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         mongo = create_mongo_client(settings.mongo)
+        database = mongo[settings.mongo.database]
         jobs_repository = JobRepository(mongo[settings.mongo.database])
         objects = ObjectStore(settings.object_store)
         webhooks_repository = WebhookRepository(mongo[settings.mongo.database])
@@ -47,7 +54,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         batches_repository = BatchRepository(mongo[settings.mongo.database])
         await batches_repository.ensure_indexes()
         await anyio.to_thread.run_sync(objects.ensure_bucket)
-        redis = aioredis.from_url(settings.celery.broker_url.get_secret_value())
+        # Blocking: past the pool's connections a request waits its turn rather than failing.
+        redis = aioredis.Redis.from_pool(
+            aioredis.BlockingConnectionPool.from_url(
+                settings.celery.broker_url.get_secret_value(), max_connections=100, timeout=5
+            )
+        )
         app.state.access = await open_access(settings, mongo[settings.mongo.database], redis)
         triton = triton_aio.InferenceServerClient(url=settings.triton.url)
         app.state.clients = Clients(
@@ -60,7 +72,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             redis=redis,
             triton=triton,
             catalog=ModelCatalog(triton, settings.models_cache_s),
-            open_jobs=OpenJobs(jobs_repository.count_open, settings.open_jobs_cache_s),
+            quota=OpenJobsQuota(
+                redis,
+                lambda tenant: _count_open(jobs_repository, database, tenant),
+                limit=settings.max_open_jobs,
+                max_age_s=settings.open_jobs_cache_s,
+            ),
             purger=Purger(
                 mongo[settings.mongo.database],
                 lambda keys: anyio.to_thread.run_sync(objects.delete_images, keys),

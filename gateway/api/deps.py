@@ -10,8 +10,8 @@ from fastapi import Depends, Request
 from gateway.batches import BatchSubmitter
 from gateway.jobs import Submitter
 from gateway.models import ModelCatalog
-from gateway.open_jobs import OpenJobs
 from gateway.producer import TaskSender
+from gateway.quota import OpenJobsQuota
 from gateway.settings import Settings
 from storage.batches import BatchRepository
 from storage.objects import ObjectStore
@@ -32,12 +32,12 @@ class Clients:
     triton: triton_aio.InferenceServerClient
     catalog: ModelCatalog
     purger: Purger
-    open_jobs: OpenJobs
+    quota: OpenJobsQuota
 
     @property
     def submitter(self) -> Submitter:
         return Submitter(
-            self.settings, self.jobs, self.objects, self.tasks, self.catalog, self.open_jobs
+            self.settings, self.jobs, self.objects, self.tasks, self.catalog, self.quota
         )
 
     @property

@@ -59,7 +59,7 @@ async def create_batch(
             for item in body.items
         )
         batch = await batches.create(
-            options, io.BytesIO(lines), len(lines), RowFormat.JSONL, tenant_id
+            options, io.BytesIO(lines), len(lines), RowFormat.JSONL, tenant_id, len(body.items)
         )
     elif content_type == "multipart/form-data":
         # Starlette spools the file part to disk past 1 MiB; it is streamed on to storage.
@@ -69,8 +69,8 @@ async def create_batch(
                 raise ApiError(422, ErrorCode.INVALID_REQUEST, "the form needs a 'file' part")
             options = options_from_form(form)
             row_format = guess_format(upload.filename, upload.content_type)
-            length = await anyio.to_thread.run_sync(_checked_length, upload.file, row_format)
-            batch = await batches.create(options, upload.file, length, row_format, tenant_id)
+            length, rows = await anyio.to_thread.run_sync(_checked_length, upload.file, row_format)
+            batch = await batches.create(options, upload.file, length, row_format, tenant_id, rows)
     else:
         raise ApiError(
             415,
@@ -82,8 +82,9 @@ async def create_batch(
     return BatchOut.from_batch(batch, {status.value: 0 for status in JobStatus})
 
 
-def _checked_length(file: BinaryIO, row_format: RowFormat) -> int:
-    """The file's size; a CSV without an image_url column is refused before it is stored."""
+def _checked_length(file: BinaryIO, row_format: RowFormat) -> tuple[int, int]:
+    """The file's size and the most rows it can hold (the quota reserves no more); a CSV
+    without an image_url column is refused before it is stored."""
     if row_format is RowFormat.CSV:
         header = file.readline(64 * 1024).decode("utf-8-sig", errors="replace")
         columns = next(csv.reader([header]), [])
@@ -93,9 +94,13 @@ def _checked_length(file: BinaryIO, row_format: RowFormat) -> int:
                 ErrorCode.INVALID_REQUEST,
                 "the CSV needs a header row with an image_url column",
             )
-    length = file.seek(0, io.SEEK_END)
     file.seek(0)
-    return length
+    length, line_breaks = 0, 0
+    while chunk := file.read(1024 * 1024):
+        length += len(chunk)
+        line_breaks += chunk.count(b"\n")
+    file.seek(0)
+    return length, line_breaks + 1
 
 
 async def _batch(clients: ClientsDep, batch_id: str, principal: Principal) -> Batch:
