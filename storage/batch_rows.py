@@ -236,6 +236,16 @@ def _record_error(line: int, failure: Exception, limits: RowLimits, lost: bool) 
     return RowError(row=line, code=ErrorCode.INVALID_REQUEST, message="not a valid CSV row")
 
 
+def csv_header_refusal(head: bytes) -> str | None:
+    """Why a CSV file whose first bytes are `head` has no usable header, read as a worker
+    will read it (byte-order marks, blank lines first, any line ends); None if it has one."""
+    for line in text_lines([head]):
+        fields = next(csv.reader([line]), [])
+        if "".join(fields).strip():
+            return _header(fields)[1]
+    return "the CSV needs a header row with an image_url column"
+
+
 def _header(fields: list[str]) -> tuple[dict[str, int], str | None]:
     """The columns read, by name; or why the header cannot be used."""
     columns: dict[str, int] = {}

@@ -193,6 +193,16 @@ BATCH_FILE_CASES = [
         errors=((1, ENCODING), (2, ENCODING), (3, ENCODING), (4, ENCODING)),
     ),
     BatchFileCase("crlf-cr-lf-mixed", "rows.csv", _mixed_line_ends, good=4),
+    # Old Mac line ends: no "\n" at all, every row still read.
+    BatchFileCase(
+        "csv-cr-only", "rows.csv", _lines("image_url", "{url}", "{url}", end=b"\r"), good=2
+    ),
+    BatchFileCase(
+        "csv-utf16-bom-blank-lines-first",
+        "rows.csv",
+        _encoded("utf-16", "", "", "image_url,external_id", "{url},a", "{url},b"),
+        good=2,
+    ),
     BatchFileCase("csv-header-only", "rows.csv", _lines("image_url,external_id"), good=0),
     BatchFileCase(
         "csv-no-header",

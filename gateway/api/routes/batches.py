@@ -19,7 +19,7 @@ from gateway.batch_schemas import BatchOut, batch_create_model, batch_path
 from gateway.csv_cells import safe_row
 from gateway.errors import ApiError
 from gateway.schemas import ErrorOut, JobOptions
-from storage.batch_rows import RowFormat, guess_format
+from storage.batch_rows import RowFormat, csv_header_refusal, guess_format
 from storage.batches import Batch
 from storage.errors import ErrorCode
 from storage.jobs import JobStatus
@@ -85,22 +85,16 @@ async def create_batch(
 def _checked_length(file: BinaryIO, row_format: RowFormat) -> tuple[int, int]:
     """The file's size and the most rows it can hold (the quota reserves no more); a CSV
     without an image_url column is refused before it is stored."""
-    if row_format is RowFormat.CSV:
-        header = file.readline(64 * 1024).decode("utf-8-sig", errors="replace")
-        columns = next(csv.reader([header]), [])
-        if "image_url" not in [column.strip() for column in columns]:
-            raise ApiError(
-                422,
-                ErrorCode.INVALID_REQUEST,
-                "the CSV needs a header row with an image_url column",
-            )
+    if row_format is RowFormat.CSV and (refusal := csv_header_refusal(file.read(64 * 1024))):
+        raise ApiError(422, ErrorCode.INVALID_REQUEST, refusal)
     file.seek(0)
-    length, line_breaks = 0, 0
+    length, line_ends = 0, 0
     while chunk := file.read(1024 * 1024):
         length += len(chunk)
-        line_breaks += chunk.count(b"\n")
+        # Lines may end in "\r" alone: counting both bounds the rows from above.
+        line_ends += chunk.count(b"\n") + chunk.count(b"\r")
     file.seek(0)
-    return length, line_breaks + 1
+    return length, line_ends + 1
 
 
 async def _batch(clients: ClientsDep, batch_id: str, principal: Principal) -> Batch:
