@@ -2,8 +2,9 @@
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from storage.batch_values import check_value
 from storage.job_view import ImageOut as ImageOut
 from storage.job_view import JobLinks as JobLinks
 from storage.job_view import JobOut as JobOut
@@ -49,6 +50,14 @@ class JobOptions(BaseModel):
         description="http(s) URL that also receives this job's signed `job.succeeded` or "
         "`job.failed` event.",
     )
+
+    @field_validator("metadata")
+    @classmethod
+    def _storable(cls, metadata: dict[str, Any]) -> dict[str, Any]:
+        # What JSON allows and the database or a JSON response would refuse later.
+        if (problem := check_value(metadata)) is not None:
+            raise ValueError(f"metadata {problem.message}")
+        return metadata
 
 
 class JobCreate(JobOptions):
