@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.schemas import JobOptions
 from storage.batches import Batch, RowError
-from storage.jobs import JobStatus
+from storage.jobs import JobError, JobStatus
 
 
 def batch_path(batch_id: str) -> str:
@@ -54,6 +54,11 @@ class BatchOut(BaseModel):
     row_errors: list[RowError] = Field(description="The first 1000 invalid rows.")
     counts: dict[JobStatus, int] = Field(description="Jobs per status.")
     progress: float = Field(ge=0.0, le=1.0, description="Share of the jobs that are finished.")
+    error: JobError | None = Field(
+        default=None,
+        description="Why reading the rows stopped early (`batch_unreadable`); the jobs "
+        "created before still run and the batch completes.",
+    )
     cancelled_at: datetime | None
     completed_at: datetime | None
     created_at: datetime
@@ -71,6 +76,7 @@ class BatchOut(BaseModel):
             row_errors=batch.row_errors,
             counts={JobStatus(status): n for status, n in counts.items()},
             progress=finished / batch.total if batch.total else float(batch.sealed),
+            error=batch.error,
             cancelled_at=batch.cancelled_at,
             completed_at=batch.completed_at,
             created_at=batch.created_at,
