@@ -41,10 +41,22 @@ def write_jsonl(items: list[Scanned], stream: IO[str]) -> None:
         stream.write(json.dumps(record) + "\n")
 
 
+# A cell starting with one of these is a formula to a spreadsheet (a file name such as
+# "=HYPERLINK(...).jpg" would run): it gets a leading quote, as the service's CSV does.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text_cell(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def write_csv(items: list[Scanned], stream: IO[str]) -> None:
     writer = csv.DictWriter(stream, fieldnames=CSV_COLUMNS)
     writer.writeheader()
-    writer.writerows(row(item) for item in items)
+    for item in items:
+        writer.writerow({name: _text_cell(value) for name, value in row(item).items()})
 
 
 def table(items: list[Scanned]) -> str:

@@ -85,3 +85,12 @@ def test_progress_ends_with_the_count() -> None:
     for _ in range(3):
         progress.advance()
     assert stream.getvalue().endswith("3/3\n")
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_quoted() -> None:
+    text = io.StringIO()
+    write_csv([Scanned('=HYPERLINK("http://x").jpg', None, "-1 rejected")], text)
+    (written,) = csv.DictReader(io.StringIO(text.getvalue()))
+    assert written["source"] == '\'=HYPERLINK("http://x").jpg'
+    assert written["error"] == "'-1 rejected"
+    assert written["status"] == "rejected"
