@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from urllib3.exceptions import HTTPError
 
 from storage.errors import ServiceError
-from storage.netguard import resolve_and_check, validate_url
+from storage.netguard import DEFAULT_ALLOWED_PORTS, resolve_and_check, validate_url
 from storage.webhooks import DeliveryStatus, parse_retry_after, retry_delay_s
 from worker.fetch import pinned_request
 
@@ -54,6 +54,9 @@ class WebhookSettings(BaseModel):
     disable_after_s: float = Field(default=5 * 24 * 3600.0, gt=0)
     # Only for tests and local development, like `FetchSettings.allow_loopback`.
     allow_loopback: bool = False
+    # Ports a receiver URL may name (`WORKER_WEBHOOK__ALLOWED_PORTS`); any port on loopback
+    # where loopback is allowed.
+    allowed_ports: frozenset[int] = DEFAULT_ALLOWED_PORTS
     user_agent: str = "deepfake-detection-service-webhooks/0.1"
 
 
@@ -86,7 +89,10 @@ def post_webhook(
     try:
         target = validate_url(url)
         addresses = resolve_and_check(
-            target.host, target.port, allow_loopback=settings.allow_loopback
+            target.host,
+            target.port,
+            allow_loopback=settings.allow_loopback,
+            allowed_ports=settings.allowed_ports,
         )
         pool, response = pinned_request(
             target,
