@@ -24,6 +24,7 @@ from celery import Task
 from kombu.exceptions import KombuError
 from minio.error import S3Error
 from pymongo.errors import ConnectionFailure, PyMongoError
+from redis.exceptions import RedisError
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from storage.batch_intake import (
@@ -57,7 +58,7 @@ def is_outage(error: BaseException) -> bool:
     """A failure of a store that may pass, which says nothing about the batch's file."""
     if isinstance(error, S3Error):
         return error.code not in ("NoSuchKey", "NoSuchBucket", "AccessDenied")
-    return isinstance(error, (ConnectionFailure, Urllib3Error, OSError))
+    return isinstance(error, (ConnectionFailure, Urllib3Error, KombuError, RedisError, OSError))
 
 
 @app.task(name=TaskName.EXPAND_BATCH.value, bind=True, max_retries=None)  # type: ignore[untyped-decorator]

@@ -12,7 +12,9 @@ from collections.abc import Callable
 
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
+from kombu.exceptions import KombuError
 from pymongo.errors import PyMongoError
+from redis.exceptions import RedisError
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from storage.errors import ErrorCode, PermanentError, ServiceError, TransientError
@@ -46,7 +48,7 @@ def _handle_failure(task: Task, runtime: Runtime, job_id: str, error: Exception)
         # Our stores (MongoDB, object store) being unreachable is transient too. What they
         # said names internal hosts: it goes to the logs, not to the job.
         logger.warning("job %s: storage unavailable: %s", job_id, error)
-        error = TransientError(ErrorCode.INTERNAL_ERROR, "a storage service was unavailable")
+        error = TransientError(ErrorCode.INTERNAL_ERROR, "a service the job needs was unavailable")
     retry = runtime.settings.retry
     if error.transient and task.request.retries < retry.max_retries:
         delay = backoff_s(task.request.retries, retry)
@@ -81,7 +83,7 @@ def _run_stage(
         stage(runtime, job_id)
     except SoftTimeLimitExceeded:
         _handle_failure(task, runtime, job_id, _too_slow(slow_code, runtime))
-    except (ServiceError, PyMongoError, Urllib3Error, OSError) as error:
+    except (ServiceError, *_OUTAGES) as error:
         _handle_failure(task, runtime, job_id, error)
     except Exception:
         # Whatever else a stage raises ends the job; a retry would only meet it again.
@@ -89,6 +91,8 @@ def _run_stage(
         _handle_failure(task, runtime, job_id, _INTERNAL)
 
 
+# Our stores and the broker unreachable: transient, like a ServiceError that says so.
+_OUTAGES = (PyMongoError, Urllib3Error, KombuError, RedisError, OSError)
 _INTERNAL = PermanentError(
     ErrorCode.INTERNAL_ERROR, "the job could not be processed because of an internal error"
 )

@@ -150,7 +150,8 @@ def assert_each_job_succeeded_once(
     jobs = list(database["jobs"].find({"batch_id": batch_id}))
     assert len(jobs) == count
     statuses = collections.Counter(job["status"] for job in jobs)
-    assert statuses == {"succeeded": count}, statuses
+    errors = collections.Counter(str(job.get("error")) for job in jobs if job.get("error"))
+    assert statuses == {"succeeded": count}, (statuses, errors)
     for job in jobs:
         assert job["result"] is not None, job["_id"]
         assert job["error"] is None, job["_id"]
