@@ -218,6 +218,7 @@ BATCH_FILE_CASES = [
         _lines("image_url,external_id,image_url", "{url},a,{url}"),
         good=0,
         errors=((1, BAD_REQUEST),),
+        refused=True,
     ),
     BatchFileCase(
         "csv-duplicate-unknown-columns",

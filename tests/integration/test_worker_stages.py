@@ -41,10 +41,12 @@ def runtime(
     # A database of the test's own: the reconciler looks at every stuck job.
     monkeypatch.setenv("WORKER_MONGO__DATABASE", f"stages_{uuid.uuid4().hex[:12]}")
     monkeypatch.setenv("WORKER_MAX_LOST_DELIVERIES", str(BOUND))
+    # A Redis database no worker of the session reads: the queues hold what the test sent.
+    broker_url = redis_server.url.rsplit("/", 1)[0] + "/13"
+    monkeypatch.setenv("WORKER_CELERY__BROKER_URL", broker_url)
     settings = Settings()
     monkeypatch.setattr(tasks, "get_settings", lambda: settings)
-    # Messages go to the session's Redis, never to a broker this machine may run.
-    monkeypatch.setattr(app.conf, "broker_url", redis_server.url)
+    monkeypatch.setattr(app.conf, "broker_url", broker_url)
     running = open_runtime(settings)
     running.run(running.jobs.ensure_indexes())
     yield running

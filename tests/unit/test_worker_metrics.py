@@ -109,6 +109,8 @@ def _task(name: str, request_id: str) -> Task:
 
 def test_a_task_that_failed_its_job_counts_as_failed(monkeypatch: Any) -> None:
     monkeypatch.setattr(metrics, "_counting_tasks", True)
+    # Other tests run worker stages in this process: start from a clean slate.
+    monkeypatch.setattr(metrics, "_failed_requests", set())
     name = "worker.fetch_image"
     failed_before = _value("deepfake_worker_tasks_total", task=name, outcome="failed")
     succeeded_before = _value("deepfake_worker_tasks_total", task=name, outcome="succeeded")
@@ -130,6 +132,7 @@ def test_a_task_that_failed_its_job_counts_as_failed(monkeypatch: Any) -> None:
 def test_failed_requests_are_not_kept_when_outcomes_are_not_counted(monkeypatch: Any) -> None:
     # Importing the Celery app (other tests do) turns counting on for the whole process.
     monkeypatch.setattr(metrics, "_counting_tasks", False)
+    monkeypatch.setattr(metrics, "_failed_requests", set())
     metrics.job_failed(_task("worker.fetch_image", "r3"), ErrorCode.FETCH_UNAVAILABLE)
     assert not metrics._failed_requests
 
