@@ -8,7 +8,7 @@ LOCAL_STAMP := $(VENV)/.installed-local
 DEV_STAMP := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: install up test unit lint typecheck check clean bench deploy-check kind-up
+.PHONY: install up test unit lint typecheck check clean bench deploy-check openapi kind-up
 
 $(LOCAL_STAMP): pyproject.toml scripts/system-deps.sh
 	scripts/system-deps.sh $(PYTHON)
@@ -51,6 +51,10 @@ lint: $(DEV_STAMP)
 
 typecheck: $(DEV_STAMP)
 	$(VENV)/bin/mypy .
+
+## Write the OpenAPI description clients are generated from (openapi/openapi.json).
+openapi: $(DEV_STAMP)
+	$(PY) -m gateway.openapi > openapi/openapi.json
 
 ## Render every Kubernetes overlay and validate it, the compose files and the Dockerfile (offline).
 deploy-check: $(DEV_STAMP)

@@ -1,11 +1,13 @@
 """Every error leaves the gateway as `{"error": {"code", "message"}}` with a stable code."""
 
 import logging
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from storage.errors import ErrorCode, ServiceError
 
@@ -53,7 +55,7 @@ def error_body(code: ErrorCode, message: str) -> dict[str, dict[str, str]]:
 
 
 def error_response(
-    status_code: int, code: ErrorCode, message: str, headers: dict[str, str] | None = None
+    status_code: int, code: ErrorCode, message: str, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
     return JSONResponse(error_body(code, message), status_code=status_code, headers=headers)
 
@@ -82,10 +84,27 @@ async def _validation_error(_: Request, error: Exception) -> JSONResponse:
     return error_response(422, ErrorCode.INVALID_REQUEST, _describe_validation(error))
 
 
-async def _http_error(_: Request, error: Exception) -> JSONResponse:
+async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
     code = _HTTP_STATUS_CODES.get(error.status_code, ErrorCode.INVALID_REQUEST)
-    return error_response(error.status_code, code, str(error.detail))
+    headers = error.headers
+    if error.status_code == 405:
+        # The router names the methods of the one route it tried; RFC 9110 wants them all.
+        headers = {**(headers or {}), **_allow(request)}
+    return error_response(error.status_code, code, str(error.detail), headers)
+
+
+def _allow(request: Request) -> dict[str, str]:
+    # The most specific paths that match: `/v1/webhooks/deliveries` before `{webhook_id}`.
+    matches: dict[int, set[str]] = {}
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        if compile_path(template)[0].match(request.url.path):
+            found = matches.setdefault(template.count("{"), set())
+            found |= {method.upper() for method in operations}
+    methods = matches[min(matches)] if matches else set()
+    if "GET" in methods:
+        methods.add("HEAD")
+    return {"Allow": ", ".join(sorted(methods))} if methods else {}
 
 
 async def _unexpected_error(_: Request, error: Exception) -> JSONResponse:

@@ -19,6 +19,7 @@ from gateway.internal import serving_internal
 from gateway.limits import BodySizeLimit
 from gateway.metrics import GatewayMetrics, MetricsMiddleware
 from gateway.models import ModelCatalog
+from gateway.openapi import install_openapi, operation_id
 from gateway.producer import TaskSender, create_producer
 from gateway.quota import OpenJobsQuota, unread_batch_rows
 from gateway.settings import Settings, get_settings
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Submit images, get the probability that each was manipulated.",
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
     )
     install_error_handlers(app)
     # Inside the body-size limit: what it spools has already passed the limit.
@@ -123,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(models.router)
     app.include_router(webhooks.router)
     app.include_router(batches.router)
+    install_openapi(app)
     # `/metrics` is served on the internal port only (gateway.internal).
     return app
 

@@ -11,6 +11,14 @@ from storage.job_view import JobOut as JobOut
 from storage.job_view import job_path as job_path
 from storage.jobs import DetectionMode
 
+# What a URL the service fetches or posts to looks like, for clients and fuzzers; the
+# service checks more (a public address, an allowed port) when it uses the URL.
+URL_SCHEMA: dict[str, Any] = {
+    "format": "uri",
+    "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^\\s/?#]+",
+    "maxLength": 2048,
+}
+
 
 class ThresholdsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -47,6 +55,7 @@ class JobOptions(BaseModel):
     )
     callback_url: str | None = Field(
         default=None,
+        json_schema_extra=URL_SCHEMA,
         description="http(s) URL that also receives this job's signed `job.succeeded` or "
         "`job.failed` event.",
     )
@@ -61,7 +70,9 @@ class JobOptions(BaseModel):
 
 
 class JobCreate(JobOptions):
-    image_url: str = Field(description="http or https URL of the image to judge.")
+    image_url: str = Field(
+        description="http or https URL of the image to judge.", json_schema_extra=URL_SCHEMA
+    )
 
 
 class ModelOut(BaseModel):

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.schemas import URL_SCHEMA
 from storage.jobs import utcnow
 from storage.signing_keys import CallbackSecret
 from storage.webhooks import (
@@ -21,7 +22,9 @@ from storage.webhooks import (
 class WebhookCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(description="http(s) URL that receives the signed events.")
+    url: str = Field(
+        description="http(s) URL that receives the signed events.", json_schema_extra=URL_SCHEMA
+    )
     event_types: list[EventType] = Field(min_length=1, max_length=len(EventType))
     description: str | None = Field(default=None, max_length=500)
 

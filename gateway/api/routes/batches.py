@@ -18,7 +18,9 @@ from gateway.auth import Principal, ReadAccess, SubmitAccess
 from gateway.batch_schemas import BatchOut, batch_create_model, batch_path
 from gateway.csv_cells import safe_row
 from gateway.errors import ApiError
+from gateway.openapi import submission_body
 from gateway.schemas import ErrorOut, JobOptions
+from gateway.settings import get_settings
 from storage.batch_rows import RowFormat, csv_header_refusal, guess_format
 from storage.batches import Batch
 from storage.errors import ErrorCode
@@ -31,6 +33,22 @@ _RESULT_FIELDS = ["external_id", "status", "result", "error"]
 _CSV_COLUMNS = ["external_id", "job_id", "status", "verdict", "fake_probability", "error_code"]
 
 
+_REQUEST_BODY = submission_body(
+    batch_create_model(get_settings().max_batch_json_items).model_json_schema(),
+    {
+        "items": [
+            {"image_url": "https://images.example.com/a.jpg", "external_id": "post-1"},
+            {"image_url": "https://images.example.com/b.jpg", "metadata": {"lang": "fr"}},
+        ],
+        "mode": "faces",
+    },
+    "BatchUpload",
+    {"description": "CSV with an image_url column (external_id, metadata optional), or JSONL"},
+    "text/csv, application/x-ndjson, application/jsonl",
+    metadata=False,
+)
+
+
 class ResultFormat(StrEnum):
     JSONL = "jsonl"
     CSV = "csv"
@@ -41,6 +59,7 @@ class ResultFormat(StrEnum):
     status_code=202,
     response_model=BatchOut,
     responses={status: {"model": ErrorOut} for status in (413, 415, 422, 503)},
+    openapi_extra={"requestBody": _REQUEST_BODY},
     summary="Submit many image URLs: JSON `items`, or a CSV/JSONL `file` (multipart)",
 )
 async def create_batch(

@@ -9,6 +9,7 @@ from gateway.api.deps import ClientsDep, JobsDep
 from gateway.api.forms import FORM_FIELDS, options_from_form, validated
 from gateway.auth import Principal, ReadAccess, SubmitAccess
 from gateway.errors import ApiError
+from gateway.openapi import submission_body
 from gateway.schemas import ErrorOut, JobCreate, JobOptions, JobOut, job_path
 from storage.errors import ErrorCode
 from storage.jobs import Job
@@ -19,30 +20,18 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorOut} for status in (413, 415, 422, 503)
 }
 
-_REQUEST_BODY = {
-    "required": True,
-    "content": {
-        "application/json": {"schema": JobCreate.model_json_schema()},
-        "multipart/form-data": {
-            "schema": {
-                "type": "object",
-                "required": ["file"],
-                "properties": {
-                    "file": {"type": "string", "format": "binary"},
-                    "metadata": {"type": "string", "description": "a JSON object"},
-                    "model": {"type": "string"},
-                    "model_version": {"type": "string"},
-                    "mode": {"type": "string", "enum": ["faces", "whole_image"]},
-                    "callback_url": {"type": "string", "description": "receives the job's event"},
-                    "thresholds": {
-                        "type": "string",
-                        "description": 'a JSON object, e.g. {"fake": 0.8, "real": 0.2}',
-                    },
-                },
-            }
-        },
+_REQUEST_BODY = submission_body(
+    JobCreate.model_json_schema(),
+    {
+        "image_url": "https://images.example.com/upload/42.jpg",
+        "metadata": {"post_id": "p_9f2c"},
+        "mode": "faces",
     },
-}
+    "JobUpload",
+    {"description": "the image: JPEG, PNG, WebP, GIF or BMP"},
+    "image/jpeg, image/png, image/webp, image/gif, image/bmp",
+    metadata=True,
+)
 
 
 @router.post(
