@@ -17,6 +17,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from gateway.errors import error_body
+from gateway.openapi_examples import RESOURCE_EXAMPLES
 from gateway.schemas import URL_SCHEMA
 from storage.errors import ErrorCode
 
@@ -134,6 +135,7 @@ def complete(schema: Schema) -> Schema:
     for path, method, operation in _operations(schema):
         _name_request_schemas(operation, components)
         _add_errors(path, method, operation)
+        _add_examples(operation, components)
     # FastAPI's validation-error shapes are never answered: the envelope replaces them.
     for name in ("HTTPValidationError", "ValidationError"):
         components.pop(name, None)
@@ -154,6 +156,58 @@ def _name_request_schemas(operation: Schema, components: Schema) -> None:
         if title and "properties" in media["schema"]:
             components.setdefault(title, media["schema"])
             media["schema"] = {"$ref": f"#/components/schemas/{title}"}
+
+
+def _add_examples(operation: Schema, components: Schema) -> None:
+    """Every JSON answer without an example gets one, built from its schema."""
+    for response in operation.get("responses", {}).values():
+        media = response.get("content", {}).get("application/json")
+        if media and "example" not in media:
+            media["example"] = example_of(media.get("schema", {}), components)
+
+
+_STRING_EXAMPLES = {
+    "date-time": "2026-12-06T10:00:00Z",
+    "uri": "https://images.example.com/upload/42.jpg",
+}
+
+
+def example_of(schema: Schema, components: Schema, depth: int = 0) -> Any:
+    """A value that `schema` accepts: its own example or default, else one per type."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        if name in RESOURCE_EXAMPLES:
+            return RESOURCE_EXAMPLES[name]
+        return example_of(components.get(name, {}), components, depth)
+    for key in ("example", "default", "const"):
+        if key in schema and schema[key] is not None:
+            return schema[key]
+    if schema.get("examples"):
+        return schema["examples"][0]
+    if "enum" in schema:
+        return schema["enum"][0]
+    options = schema.get("anyOf") or schema.get("oneOf") or schema.get("allOf")
+    if options:
+        chosen = [option for option in options if option.get("type") != "null"] or options
+        return example_of(chosen[0], components, depth)
+    kind = schema.get("type", "object")
+    if kind == "object":
+        if depth > 6:
+            return {}
+        properties = schema.get("properties", {})
+        return {
+            name: example_of(value, components, depth + 1) for name, value in properties.items()
+        }
+    if "prefixItems" in schema:
+        return [example_of(item, components, depth + 1) for item in schema["prefixItems"]]
+    if kind == "array":
+        return [example_of(schema.get("items", {}), components, depth + 1)]
+    if kind == "string":
+        return _STRING_EXAMPLES.get(schema.get("format", ""), "string")
+    if kind in ("integer", "number"):
+        low = float(schema.get("minimum") or schema.get("exclusiveMinimum") or 0)
+        return int(low) + 1 if kind == "integer" else max(low, 0.5)
+    return kind == "boolean" or None
 
 
 def _add_errors(path: str, method: str, operation: Schema) -> None:
