@@ -234,15 +234,34 @@ class WebhookRepository:
         ).limit(limit)
         return [Delivery.model_validate(_fields(d)) async for d in cursor]
 
-    async def due_held(self, now: datetime, limit: int) -> list[Delivery]:
-        """Held deliveries whose next attempt is due (the status+next_attempt_at index)."""
-        cursor = self._deliveries.find(
+    async def hold(self, delivery: Delivery, until: datetime) -> bool:
+        """Leave the next attempt of `delivery` (as read) in MongoDB until `until`, for the
+        sweep: its tenant is at its cap of deliveries in flight."""
+        outcome = await self._deliveries.update_one(
             {
+                "_id": delivery.id,
                 "status": DeliveryStatus.PENDING.value,
-                "next_attempt_at": {"$lte": now},
-                "held": True,
-            }
-        ).limit(limit)
+                "series": delivery.series,
+                "claimed": delivery.claimed,
+            },
+            {"$set": {"held": True, "next_attempt_at": until, "updated_at": utcnow()}},
+        )
+        return outcome.modified_count == 1
+
+    async def due_held(self, now: datetime, limit: int) -> list[Delivery]:
+        """Held deliveries whose next attempt is due, longest due first (the
+        status+next_attempt_at index)."""
+        cursor = (
+            self._deliveries.find(
+                {
+                    "status": DeliveryStatus.PENDING.value,
+                    "next_attempt_at": {"$lte": now},
+                    "held": True,
+                }
+            )
+            .sort("next_attempt_at", ASCENDING)
+            .limit(limit)
+        )
         return [Delivery.model_validate(_fields(d)) async for d in cursor]
 
     async def release(self, delivery: Delivery) -> bool:

@@ -123,11 +123,9 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _webhook_countdowns_within_visibility(self) -> "Settings":
         # A countdown the broker holds past its visibility timeout is handed out again.
-        longest = max(self.webhook.countdown_max_s, self.webhook.over_cap_delay_s)
-        if longest * 2 > self.celery.visibility_timeout_s:
+        if self.webhook.countdown_max_s * 2 > self.celery.visibility_timeout_s:
             raise ValueError(
-                "webhook.countdown_max_s and webhook.over_cap_delay_s must stay under half "
-                "of celery.visibility_timeout_s"
+                "webhook.countdown_max_s must stay under half of celery.visibility_timeout_s"
             )
         return self
 

@@ -1,9 +1,9 @@
 """One delivery attempt: read, take a tenant slot, claim, sign, send, record, and say what
 follows (the task in `worker.webhook_tasks` enqueues it).
 
-Reading before claiming lets a delivery over its tenant's cap go back to the queue
-unclaimed (not counted as an attempt) at the cost of no extra operation: the claim is a
-conditional `update_one` on the delivery as read.
+Reading before claiming lets a delivery over its tenant's cap wait unclaimed (not counted
+as an attempt), held in MongoDB until the sweep releases it: the claim is a conditional
+`update_one` on the delivery as read.
 """
 
 import logging
@@ -51,8 +51,12 @@ def attempt(runtime: Runtime, delivery_id: str, series: int, number: int) -> Fol
         ttl_s=2 * settings.timeout_s + 30,
     ) as taken:
         if not taken:
+            # Held in MongoDB, not cycled through the broker: a tenant with thousands of
+            # deliveries waiting costs the sweep's bounded pass, not a message each.
             logger.info("delivery %s: tenant %s at its cap", delivery.id, delivery.tenant_id)
-            return Followup(number, settings.over_cap_delay_s)
+            until = utcnow() + timedelta(seconds=settings.over_cap_delay_s)
+            runtime.run(runtime.webhooks.hold(delivery, until))
+            return Followup()
         if not runtime.run(runtime.webhooks.claim(delivery, number)):
             return Followup()
         return _send(runtime, delivery, number)

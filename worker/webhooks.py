@@ -45,8 +45,8 @@ class WebhookSettings(BaseModel):
     sweep_limit: int = Field(default=500, ge=1)
     # Deliveries of one tenant being sent at once, over every webhook worker (a Redis
     # semaphore): one tenant's slow or dead receivers cannot take every delivery process.
-    # A delivery over it goes back to the queue for `over_cap_delay_s`, not counted as an
-    # attempt.
+    # A delivery over it waits in MongoDB at least `over_cap_delay_s` (then for the next
+    # sweep), not counted as an attempt.
     max_in_flight_per_tenant: int = Field(default=4, ge=1)
     over_cap_delay_s: float = Field(default=3.0, gt=0)
     # An endpoint whose every attempt failed for this long (only a success resets the

@@ -117,6 +117,24 @@ async def test_a_held_retry_is_released_once_when_due_and_is_not_the_reconcilers
     assert await webhooks.claim_attempt(delivery.id, 1, 2) is not None
 
 
+async def test_a_delivery_over_its_tenants_cap_waits_unclaimed_in_mongodb(
+    webhooks: WebhookRepository,
+) -> None:
+    delivery = _delivery()
+    await webhooks.create_delivery(delivery)
+    stored = await webhooks.get_delivery(delivery.id)
+    assert stored is not None
+    until = utcnow() + timedelta(seconds=30)
+
+    assert await webhooks.hold(stored, until)
+
+    assert delivery.id not in {d.id for d in await webhooks.due_held(utcnow(), 1000)}
+    (due,) = [d for d in await webhooks.due_held(until, 1000) if d.id == delivery.id]
+    assert (due.claimed, due.held) == (0, True)  # not an attempt
+    assert await webhooks.release(due)
+    assert await webhooks.claim_attempt(delivery.id, 1, 1) is not None
+
+
 async def test_an_endpoint_failing_past_the_limit_is_disabled_and_announced(
     webhooks: WebhookRepository,
 ) -> None:
