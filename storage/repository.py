@@ -117,23 +117,6 @@ class JobRepository:
         )
         return found is not None
 
-    async def fail_queued_of_batch(self, batch_id: str, error: JobError) -> int:
-        """Fail every job of the batch still queued; the workers skip terminal jobs."""
-        now = utcnow()
-        failed = JobStatus.FAILED.value
-        outcome = await self._jobs.update_many(
-            {"batch_id": batch_id, "status": JobStatus.QUEUED.value},
-            {
-                "$set": {
-                    "status": failed,
-                    "updated_at": now,
-                    f"timestamps.{failed}": now,
-                    "error": error.model_dump(mode="python"),
-                }
-            },
-        )
-        return outcome.modified_count
-
     async def batch_jobs(self, batch_id: str, fields: Sequence[str]) -> AsyncIterator[Document]:
         """The batch's jobs as raw documents with only `fields`, streamed from a cursor."""
         cursor = self._jobs.find({"batch_id": batch_id}, dict.fromkeys(fields, 1), batch_size=500)
