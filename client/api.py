@@ -20,6 +20,8 @@ import httpx
 from client.models import Job, Model
 
 DEFAULT_TIMEOUT_S = 30.0
+# Seconds one read of a job asks the server to hold it while the job runs (long-polling).
+LONG_POLL_S = 20.0
 
 
 class ApiError(Exception):
@@ -66,6 +68,19 @@ def _file_part(file: str | Path | bytes, filename: str | None) -> tuple[str, byt
         return filename or "image", file
     path = Path(file)
     return filename or path.name, path.read_bytes()
+
+
+def _long_poll(wait_s: float, timeout: httpx.Timeout) -> dict[str, Any]:
+    """Request options for `GET /v1/jobs/{id}?wait=`: the read may take that much longer."""
+    if wait_s <= 0:
+        return {}
+    held = httpx.Timeout(
+        connect=timeout.connect,
+        read=(timeout.read or DEFAULT_TIMEOUT_S) + wait_s,
+        write=timeout.write,
+        pool=timeout.pool,
+    )
+    return {"params": {"wait": round(wait_s, 3)}, "timeout": held}
 
 
 def _checked(response: httpx.Response) -> Any:
@@ -142,17 +157,25 @@ class DetectionClient:
         """Delete the job, its result and its image for good."""
         _checked(self._http.delete(f"/v1/jobs/{job_id}"))
 
-    def get_job(self, job_id: str) -> Job:
-        return Job.model_validate(_checked(self._http.get(f"/v1/jobs/{job_id}")))
+    def get_job(self, job_id: str, *, wait_s: float = 0.0) -> Job:
+        """The job; with `wait_s`, the server holds the answer until it ends (or that long)."""
+        response = self._http.get(f"/v1/jobs/{job_id}", **_long_poll(wait_s, self._http.timeout))
+        return Job.model_validate(_checked(response))
 
     def wait(self, job_id: str, *, timeout_s: float = 300.0, poll_s: float = 0.25) -> Job:
-        """Poll until the job succeeds or fails; TimeoutError after `timeout_s`."""
+        """Until the job succeeds or fails, by long-polling (polling every `poll_s` against
+        a server that answers at once); TimeoutError after `timeout_s`."""
         deadline = time.monotonic() + timeout_s
-        while not (job := self.get_job(job_id)).done:
+        while True:
+            hold = min(LONG_POLL_S, max(0.0, deadline - time.monotonic()))
+            started = time.monotonic()
+            job = self.get_job(job_id, wait_s=hold)
+            if job.done:
+                return job
             if time.monotonic() > deadline:
                 raise TimeoutError(f"job {job_id} still {job.status} after {timeout_s}s")
-            time.sleep(poll_s)
-        return job
+            if time.monotonic() - started < hold / 2:
+                time.sleep(poll_s)  # the server did not hold the answer
 
     def list_models(self) -> list[Model]:
         return [Model.model_validate(m) for m in _checked(self._http.get("/v1/models"))]
@@ -214,16 +237,23 @@ class AsyncDetectionClient:
         """Delete the job, its result and its image for good."""
         _checked(await self._http.delete(f"/v1/jobs/{job_id}"))
 
-    async def get_job(self, job_id: str) -> Job:
-        return Job.model_validate(_checked(await self._http.get(f"/v1/jobs/{job_id}")))
+    async def get_job(self, job_id: str, *, wait_s: float = 0.0) -> Job:
+        options = _long_poll(wait_s, self._http.timeout)
+        response = await self._http.get(f"/v1/jobs/{job_id}", **options)
+        return Job.model_validate(_checked(response))
 
     async def wait(self, job_id: str, *, timeout_s: float = 300.0, poll_s: float = 0.25) -> Job:
         deadline = time.monotonic() + timeout_s
-        while not (job := await self.get_job(job_id)).done:
+        while True:
+            hold = min(LONG_POLL_S, max(0.0, deadline - time.monotonic()))
+            started = time.monotonic()
+            job = await self.get_job(job_id, wait_s=hold)
+            if job.done:
+                return job
             if time.monotonic() > deadline:
                 raise TimeoutError(f"job {job_id} still {job.status} after {timeout_s}s")
-            await asyncio.sleep(poll_s)
-        return job
+            if time.monotonic() - started < hold / 2:
+                await asyncio.sleep(poll_s)  # the server did not hold the answer
 
     async def list_models(self) -> list[Model]:
         response = await self._http.get("/v1/models")

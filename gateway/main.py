@@ -16,6 +16,7 @@ from gateway.auth import authorize_submission, open_access
 from gateway.errors import install_error_handlers
 from gateway.idempotency import Idempotency
 from gateway.internal import serving_internal
+from gateway.job_ends import JobEndWatcher
 from gateway.limits import BodySizeLimit
 from gateway.metrics import GatewayMetrics, MetricsMiddleware
 from gateway.models import ModelCatalog
@@ -83,12 +84,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 mongo[settings.mongo.database],
                 lambda keys: anyio.to_thread.run_sync(objects.delete_images, keys),
             ),
+            job_ends=JobEndWatcher(redis),
         )
+        app.state.clients.job_ends.start()
         app.state.readiness = health.readiness(app.state.clients)
         try:
             async with serving_internal(app, settings.internal):
                 yield
         finally:
+            await app.state.clients.job_ends.stop()
             await triton.close()
             await redis.aclose()
             await mongo.close()

@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # Seconds each dependency gets to answer /readyz.
     readiness_timeout_s: float = Field(default=2.0, gt=0)
+    # `GET /v1/jobs/{id}?wait=` holds the request at most this long for the job to end; a
+    # waiting request also reads MongoDB every `wait_recheck_s` (announcements can be lost).
+    max_wait_s: float = Field(default=30.0, ge=0, le=300)
+    wait_recheck_s: float = Field(default=2.0, gt=0)
     # How long one readiness check answers every probe (both ports).
     readiness_cache_s: float = Field(default=1.5, ge=0)
     # How long a rotated-out webhook secret keeps signing next to the new one.

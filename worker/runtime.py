@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pymongo import AsyncMongoClient
+from redis import Redis
 
 from storage.batches import BatchRepository
 from storage.errors import ServiceError
@@ -36,6 +37,8 @@ class Runtime:
     batches: BatchRepository
     objects: ObjectStore
     detector: DetectorClient
+    # The broker's Redis, for what is not a task: announcing that a job ended.
+    redis: Redis
     pid: int
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
@@ -58,6 +61,11 @@ def open_runtime(settings: Settings) -> Runtime:
         batches=BatchRepository(mongo[settings.mongo.database]),
         objects=ObjectStore(settings.object_store),
         detector=DetectorClient(settings.triton),
+        redis=Redis.from_url(
+            settings.celery.broker_url.get_secret_value(),
+            socket_timeout=2,
+            socket_connect_timeout=2,
+        ),
         pid=os.getpid(),
     )
     try:
@@ -81,6 +89,7 @@ def close_runtime() -> None:
     global _runtime
     if _runtime is not None and _runtime.pid == os.getpid():
         _runtime.detector.close()
+        _runtime.redis.close()
         _runtime.run(_runtime.mongo.close())
         _runtime.loop.close()
     _runtime = None

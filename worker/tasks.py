@@ -25,6 +25,7 @@ from worker import metrics
 from worker.celery_app import app
 from worker.fetch import fetch_url
 from worker.imaging import check_image
+from worker.job_ends import announce_end
 from worker.reuse import reused_result
 from worker.runtime import Runtime, get_runtime
 from worker.scoring import Timer, score_image
@@ -190,6 +191,7 @@ def _infer(runtime: Runtime, job_id: str) -> None:
     if wanted:
         emit_job_event(runtime, job_id, endpoints)
     else:
+        announce_end(runtime, job_id)
         ended = {**job.timestamps, JobStatus.SUCCEEDED.value: utcnow()}
         metrics.job_finished(
             job.model_copy(update={"status": JobStatus.SUCCEEDED, "timestamps": ended})

@@ -25,6 +25,7 @@ from storage.webhooks import (
 )
 from worker import metrics, webhook_delivery
 from worker.celery_app import app
+from worker.job_ends import announce_end
 from worker.runtime import Runtime, get_runtime
 from worker.settings import get_settings
 
@@ -45,6 +46,7 @@ def emit_job_event(
     event still pending is emitted again (creating a delivery twice is a no-op), a delivery
     never enqueued is enqueued.
     """
+    announce_end(runtime, job_id)
     try:
         created = runtime.run(_emit(runtime, job_id, endpoints))
     except Exception:

@@ -8,6 +8,7 @@ import tritonclient.grpc.aio as triton_aio
 from fastapi import Depends, Request
 
 from gateway.batches import BatchSubmitter
+from gateway.job_ends import JobEndWatcher
 from gateway.jobs import Submitter
 from gateway.models import ModelCatalog
 from gateway.producer import TaskSender
@@ -33,6 +34,7 @@ class Clients:
     catalog: ModelCatalog
     purger: Purger
     quota: OpenJobsQuota
+    job_ends: JobEndWatcher
 
     @property
     def submitter(self) -> Submitter:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any, cast
 
 import pytest
+from redis import Redis
 
 from storage.batch_rows import RowFormat
 from storage.batches import MAX_READ_ATTEMPTS, Batch, BatchRepository, BatchSource
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def runtime(
-    mongo_server: Any, s3_server: Any, monkeypatch: pytest.MonkeyPatch
+    mongo_server: Any, s3_server: Any, redis_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Runtime]:
     mongo = MongoSettings(url=mongo_server.url, database=f"reading_{uuid.uuid4().hex[:8]}")
     store = ObjectStoreSettings(endpoint=s3_server.endpoint, bucket="reading")
@@ -48,6 +49,7 @@ def runtime(
         batches=BatchRepository(database),
         objects=objects,
         detector=cast(DetectorClient, None),  # reading a batch never infers
+        redis=Redis.from_url(redis_server.url),
         pid=os.getpid(),
     )
     monkeypatch.setattr(batch_tasks, "get_runtime", lambda _: runtime)

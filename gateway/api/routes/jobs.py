@@ -1,14 +1,15 @@
 """`/v1/jobs`: submit an image by URL or upload, then read its status and result."""
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from starlette.datastructures import UploadFile
 
-from gateway.api.deps import ClientsDep, JobsDep
+from gateway.api.deps import ClientsDep
 from gateway.api.forms import FORM_FIELDS, options_from_form, validated
 from gateway.auth import Principal, ReadAccess, SubmitAccess
 from gateway.errors import ApiError
+from gateway.job_polling import job_answer
 from gateway.openapi import submission_body
 from gateway.schemas import ErrorOut, JobCreate, JobOptions, JobOut, job_path
 from storage.errors import ErrorCode
@@ -85,10 +86,41 @@ async def delete_job(job_id: str, clients: ClientsDep, principal: SubmitAccess) 
     return Response(status_code=204)
 
 
-@router.get("/{job_id}", response_model=JobOut, responses={404: {"model": ErrorOut}})
-async def get_job(job_id: str, jobs: JobsDep, principal: ReadAccess) -> JobOut:
-    job = await jobs.get(job_id) if len(job_id) <= 64 else None
-    # Another tenant's job answers exactly like one that does not exist.
-    if job is None or job.tenant_id != principal.tenant_id:
-        raise ApiError(404, ErrorCode.JOB_NOT_FOUND, f"no job with id {job_id!r}")
-    return JobOut.from_job(job)
+@router.get(
+    "/{job_id}",
+    response_model=JobOut,
+    responses={
+        304: {"description": "Not modified: the job is still as the `If-None-Match` ETag."},
+        404: {"model": ErrorOut},
+    },
+    summary="A job: at once, or once it ends (`wait`)",
+)
+async def get_job(
+    job_id: str,
+    clients: ClientsDep,
+    principal: ReadAccess,
+    wait: Annotated[
+        float,
+        Query(
+            ge=0,
+            le=300,
+            description="Hold the answer up to this many seconds (at most the server's "
+            "GATEWAY_MAX_WAIT_S, 30 by default) while the job is unfinished and, with "
+            "`If-None-Match`, unchanged: long-polling instead of polling.",
+        ),
+    ] = 0,
+    if_none_match: Annotated[
+        str | None,
+        Header(description="The ETag of the state the client has: `304` while it holds."),
+    ] = None,
+) -> Response:
+    settings = clients.settings
+    return await job_answer(
+        clients.jobs,
+        clients.job_ends,
+        job_id,
+        principal.tenant_id,
+        wait_s=min(wait, settings.max_wait_s),
+        recheck_s=settings.wait_recheck_s,
+        if_none_match=if_none_match,
+    )

@@ -1,0 +1,18 @@
+"""Announcing that a job ended, for gateways holding `GET /v1/jobs/{id}?wait=` requests."""
+
+import logging
+
+from redis.exceptions import RedisError
+
+from storage.job_ends import job_end_channel
+from worker.runtime import Runtime
+
+logger = logging.getLogger(__name__)
+
+
+def announce_end(runtime: Runtime, job_id: str) -> None:
+    """Publish the job's end; never raises (a waiting gateway also rereads the job)."""
+    try:
+        runtime.redis.publish(job_end_channel(job_id), "1")
+    except (RedisError, OSError) as error:
+        logger.info("job %s: its end was not announced: %s", job_id, error)
