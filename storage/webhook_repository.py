@@ -90,6 +90,25 @@ class WebhookRepository:
             return None
         return await self.get_endpoint(endpoint_id)
 
+    async def enable_endpoint(self, endpoint_id: str) -> WebhookEndpoint | None:
+        """Take a disabled endpoint back into use with a fresh failure clock; the endpoint,
+        or None if it is gone. Deliveries it missed meanwhile are not sent again."""
+        outcome = await self._endpoints.update_one(
+            {"_id": endpoint_id},
+            {
+                "$set": {
+                    "disabled": False,
+                    "disabled_reason": None,
+                    "disabled_at": None,
+                    "failing_since": None,
+                    "updated_at": utcnow(),
+                }
+            },
+        )
+        if outcome.matched_count != 1:
+            return None
+        return await self.get_endpoint(endpoint_id)
+
     async def mark_failing(self, endpoint_id: str, since: datetime) -> None:
         """Start the endpoint's failure clock, unless it runs already."""
         await self._endpoints.update_one(

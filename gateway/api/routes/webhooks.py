@@ -169,6 +169,22 @@ async def delete_webhook(
 
 
 @router.post(
+    "/{webhook_id}/enable",
+    response_model=WebhookOut,
+    responses=_NOT_FOUND,
+    summary="Take an endpoint disabled after failing (or a 410) back into use",
+)
+async def enable_webhook(
+    webhook_id: str, webhooks: WebhooksDep, principal: AdminAccess
+) -> WebhookOut:
+    await _endpoint(webhooks, webhook_id, principal)
+    enabled = await webhooks.enable_endpoint(webhook_id)
+    if enabled is None:
+        raise ApiError(404, ErrorCode.WEBHOOK_NOT_FOUND, f"no webhook with id {webhook_id!r}")
+    return WebhookOut.from_endpoint(enabled)
+
+
+@router.post(
     "/{webhook_id}/rotate-secret",
     response_model=WebhookSecretOut,
     responses=_NOT_FOUND,
