@@ -19,7 +19,7 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from storage.errors import ErrorCode, PermanentError, ServiceError, TransientError
 from storage.imageformat import BY_NAME
-from storage.jobs import Job, JobError, JobStatus, TaskName, task_queue, utcnow
+from storage.jobs import Job, JobError, JobStatus, TaskName, utcnow
 from storage.webhooks import EventType
 from worker import metrics
 from worker.celery_app import app
@@ -131,12 +131,14 @@ def fetch_image(self: Task, job_id: str) -> None:
 
 
 def _fetch(runtime: Runtime, job_id: str) -> None:
+    """Fetch and store the image, then judge it in the same task: a URL job is one task,
+    and the bytes just fetched are judged without reading them back."""
     job = _load(runtime, job_id)
     if job is None or job.status.terminal:
         return
     if job.status is JobStatus.INFERRING:
-        # A previous run stored the image but may have died before handing it on.
-        _hand_to_inference(job)
+        # A previous run stored the image but died before the job was judged.
+        _judge(runtime, job)
         return
     if not runtime.run(runtime.jobs.start_fetching(job_id)):
         return
@@ -151,13 +153,8 @@ def _fetch(runtime: Runtime, job_id: str) -> None:
     image = runtime.objects.put_image(fetched.content, media_type, job.tenant_id)
     fields = {"durations_ms.fetch": timer.durations_ms["fetch"]}
     if runtime.run(runtime.jobs.start_inferring(job_id, image, fields)):
-        _hand_to_inference(job)
-
-
-def _hand_to_inference(job: Job) -> None:
-    # A batch job stays on the bulk queues, behind interactive jobs.
-    queue = task_queue(TaskName.RUN_INFERENCE, bulk=job.batch_id is not None)
-    run_inference.apply_async(args=[job.id], queue=queue.value)
+        stored = job.model_copy(update={"status": JobStatus.INFERRING, "image": image})
+        _judge(runtime, stored, fetched.content)
 
 
 @app.task(name=TaskName.RUN_INFERENCE.value, bind=True, max_retries=None)
@@ -166,7 +163,6 @@ def run_inference(self: Task, job_id: str) -> None:
 
 
 def _infer(runtime: Runtime, job_id: str) -> None:
-    settings: Settings = runtime.settings
     job = _load(runtime, job_id)
     if job is None or job.status.terminal:
         return
@@ -175,11 +171,21 @@ def _infer(runtime: Runtime, job_id: str) -> None:
     if job.status is JobStatus.FETCHING or job.image is None:
         logger.warning("job %s is not ready for inference (%s)", job_id, job.status)
         return
+    _judge(runtime, job)
+
+
+def _judge(runtime: Runtime, job: Job, content: bytes | None = None) -> None:
+    """Score the job's stored image (`content`: its bytes, when at hand) and record the
+    result; emits the job's event when something receives it."""
+    assert job.image is not None
+    settings: Settings = runtime.settings
+    job_id = job.id
     timer = Timer()
     result = reused_result(runtime, job)
     if result is None:
-        content = runtime.objects.get_image(job.image)
-        timer.lap("load")
+        if content is None:
+            content = runtime.objects.get_image(job.image)
+            timer.lap("load")
         result = score_image(content, job, runtime.detector, settings, timer)
     metrics.observe_stages(timer.durations_ms)
     durations = {f"durations_ms.{stage}": ms for stage, ms in timer.durations_ms.items()}

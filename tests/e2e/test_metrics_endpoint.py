@@ -12,7 +12,7 @@ from devstack.process import ServiceProcess
 from devstack.servers import TritonServer
 from storage.jobs import JobStatus, Queue
 from tests.dashboard import load_dashboard, queried_metrics
-from tests.e2e.jobs import ImageServer, wait_for_job
+from tests.e2e.jobs import ImageServer, submit_upload, wait_for_job
 from tests.e2e.receiver import Receiver
 
 pytestmark = pytest.mark.e2e
@@ -103,8 +103,12 @@ def test_a_worker_counts_tasks_stages_jobs_and_deliveries(
         {"image_url": image_server.url("df/df00204.jpg"), "callback_url": receiver.url(hook)},
     )
     failed = _submit(api, {"image_url": image_server.url("not-an-image.jpg")})
+    # An upload runs `worker.run_inference`, which loads the stored image; a URL job is
+    # judged in its fetch task, from the bytes it fetched.
+    uploaded = submit_upload(api, (image_server.root / "df" / "df00204.jpg").read_bytes())
     assert wait_for_job(api, succeeded)["status"] == "succeeded"
     assert wait_for_job(api, failed)["status"] == "failed"
+    assert wait_for_job(api, uploaded)["status"] == "succeeded"
     receiver.wait_for(hook, succeeded)
 
     def delta(samples: Samples, name: str, **labels: str) -> float:
