@@ -159,9 +159,10 @@ def _name_request_schemas(operation: Schema, components: Schema) -> None:
 
 
 def _add_examples(operation: Schema, components: Schema) -> None:
-    """Every JSON answer without an example gets one, built from its schema."""
-    for response in operation.get("responses", {}).values():
-        media = response.get("content", {}).get("application/json")
+    """Every JSON body and answer without an example gets one, built from its schema."""
+    bodies = [operation.get("requestBody", {}), *operation.get("responses", {}).values()]
+    for body in bodies:
+        media = body.get("content", {}).get("application/json")
         if media and "example" not in media:
             media["example"] = example_of(media.get("schema", {}), components)
 

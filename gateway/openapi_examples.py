@@ -9,6 +9,11 @@ _AT = "2026-12-06T10:00:00Z"
 _DONE_AT = "2026-12-06T10:00:01Z"
 
 RESOURCE_EXAMPLES: dict[str, Any] = {
+    "WebhookCreate": {
+        "url": "https://hooks.example.com/deepfake-events",
+        "event_types": ["job.succeeded", "job.failed", "batch.completed"],
+        "description": "moderation queue",
+    },
     "JobOut": {
         "id": _JOB_ID,
         "status": "succeeded",

@@ -13,6 +13,7 @@ from gateway.batch_schemas import BatchOut
 from gateway.main import create_app
 from gateway.openapi_examples import RESOURCE_EXAMPLES
 from gateway.schemas import JobOut
+from gateway.webhook_schemas import WebhookCreate
 
 EXPORTED = Path(__file__).parents[2] / "openapi" / "openapi.json"
 PROTECTED_ERRORS = {"401", "403", "429"}
@@ -71,16 +72,18 @@ def test_every_error_a_protected_route_answers_is_documented(
             assert set(media["example"]["error"]) == {"code", "message"}
 
 
-def test_every_json_answer_has_an_example(description: dict[str, Any]) -> None:
+def test_every_json_body_and_answer_has_an_example(description: dict[str, Any]) -> None:
     for path, method, operation in _operations(description):
-        for status, response in operation["responses"].items():
-            media = response.get("content", {}).get("application/json")
+        bodies = {"request": operation.get("requestBody", {}), **operation["responses"]}
+        for status, body in bodies.items():
+            media = body.get("content", {}).get("application/json")
             assert media is None or "example" in media, (method, path, status)
 
 
 def test_the_written_examples_are_answers_the_models_accept() -> None:
     JobOut.model_validate(RESOURCE_EXAMPLES["JobOut"])
     BatchOut.model_validate(RESOURCE_EXAMPLES["BatchOut"])
+    WebhookCreate.model_validate(RESOURCE_EXAMPLES["WebhookCreate"])
 
 
 def test_request_bodies_have_examples(description: dict[str, Any]) -> None:
