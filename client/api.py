@@ -76,7 +76,7 @@ def _long_poll(wait_s: float, timeout: httpx.Timeout) -> dict[str, Any]:
         return {}
     held = httpx.Timeout(
         connect=timeout.connect,
-        read=(timeout.read or DEFAULT_TIMEOUT_S) + wait_s,
+        read=None if timeout.read is None else timeout.read + wait_s,
         write=timeout.write,
         pool=timeout.pool,
     )

@@ -221,12 +221,15 @@ class JobRepository:
         )
         return [_from_document(document) async for document in cursor]
 
-    async def touch(self, job: Job) -> bool:
+    async def touch(self, job: Job, *, lost: bool = True) -> bool:
         """Bump `updated_at` if the job is as read; the one caller that wins re-enqueues it.
-        The message it sends again counts as a lost delivery."""
+        `lost`: its message is known lost (its queue is drained), which counts as a lost
+        delivery; a job re-sent only because it waited long behind a backlog is not."""
+        update: dict[str, Any] = {"$set": {"updated_at": utcnow()}}
+        if lost:
+            update["$inc"] = {"lost_deliveries": 1}
         outcome = await self._jobs.update_one(
-            {"_id": job.id, "status": job.status.value, "updated_at": job.updated_at},
-            {"$set": {"updated_at": utcnow()}, "$inc": {"lost_deliveries": 1}},
+            {"_id": job.id, "status": job.status.value, "updated_at": job.updated_at}, update
         )
         return outcome.modified_count == 1
 

@@ -42,6 +42,7 @@ from storage.errors import ErrorCode
 from storage.jobs import TaskName, task_queue, utcnow
 from storage.webhooks import EventType
 from worker.celery_app import app
+from worker.job_ends import announce_end
 from worker.runtime import Runtime, get_runtime
 from worker.settings import get_settings
 from worker.tasks import backoff_s, fetch_image
@@ -178,10 +179,17 @@ def emit_cancelled(runtime: Runtime, batch: Batch) -> bool:
         endpoints = runtime.run(
             runtime.webhooks.endpoints_for(EventType.JOB_FAILED, batch.tenant_id)
         )
+    emitted = 0
     for job_id in job_ids:
-        emit_job_event(runtime, job_id, endpoints)
-    if len(job_ids) == EVENTS_PER_TASK:
+        announce_end(runtime, job_id)
+        emitted += emit_job_event(runtime, job_id, endpoints)
+    if len(job_ids) == EVENTS_PER_TASK and emitted:
         return False
+    if len(job_ids) == EVENTS_PER_TASK:
+        # None could be emitted (a store failing): the reconciler's lost-event pass emits
+        # them later, instead of this task coming straight back to the same jobs.
+        logger.warning("batch %s: cancelled jobs' events left to the reconciler", batch.id)
+        return True
     complete_batch(runtime, batch.id)
     return True
 

@@ -30,11 +30,12 @@ from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
 from storage.errors import ServiceError
-from storage.jobs import Job, JobError, JobStatus, TaskName, task_queue, utcnow
+from storage.jobs import Job, JobStatus, TaskName, task_queue, utcnow
+from worker import metrics
 from worker.celery_app import app
 from worker.runtime import Runtime, get_runtime
 from worker.settings import get_settings
-from worker.tasks import lost_worker_error
+from worker.tasks import fail_job, lost_worker_error
 from worker.webhook_tasks import complete_batch, deliver_webhook, emit_job_event
 
 logger = logging.getLogger(__name__)
@@ -76,21 +77,22 @@ def requeue_stuck_jobs(task_: Task, runtime: Runtime) -> int:
             task = next_task(job)
             queue = task_queue(task, bulk=job.batch_id is not None).value
             sizes = sizes if sizes is not None else _queue_sizes(task_)
-            if sizes[queue] > 0 and job.updated_at >= long_before:
+            behind_backlog = sizes[queue] > 0
+            if behind_backlog and job.updated_at >= long_before:
                 continue  # its message may be in that backlog: look again once it drains
             if job.lost_deliveries >= bound:
-                _fail_lost(runtime, job, bound)
-            elif runtime.run(runtime.jobs.touch(job)):
+                _fail_lost(task_, runtime, job, bound)
+            elif runtime.run(runtime.jobs.touch(job, lost=not behind_backlog)):
                 task_.app.send_task(task.value, args=[job.id], queue=queue)
                 requeued += 1
     return requeued
 
 
-def _fail_lost(runtime: Runtime, job: Job, bound: int) -> None:
+def _fail_lost(task_: Task, runtime: Runtime, job: Job, bound: int) -> None:
     error = lost_worker_error(bound)
     logger.error("job %s: lost %d times; failing it", job.id, bound)
-    if runtime.run(runtime.jobs.fail(job.id, JobError(code=error.code, message=error.message))):
-        emit_job_event(runtime, job.id)
+    metrics.job_failed(task_, error.code)
+    fail_job(runtime, job.id, error)
 
 
 def emit_lost_events(runtime: Runtime) -> int:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 from kombu.exceptions import KombuError
+from minio.error import S3Error
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 from urllib3.exceptions import HTTPError as Urllib3Error
@@ -57,7 +58,14 @@ def _handle_failure(task: Task, runtime: Runtime, job_id: str, error: Exception)
         raise task.retry(countdown=delay, exc=error)
     logger.info("job %s failed: %s %s", job_id, error.code, error.message)
     metrics.job_failed(task, error.code)
+    fail_job(runtime, job_id, error)
+
+
+def fail_job(runtime: Runtime, job_id: str, error: ServiceError) -> None:
+    """Fail the job with the error's code, unless it ended already; then announce it and
+    emit its event."""
     if runtime.run(runtime.jobs.fail(job_id, JobError(code=error.code, message=error.message))):
+        announce_end(runtime, job_id)
         emit_job_event(runtime, job_id)
 
 
@@ -93,7 +101,7 @@ def _run_stage(
 
 
 # Our stores and the broker unreachable: transient, like a ServiceError that says so.
-_OUTAGES = (PyMongoError, Urllib3Error, KombuError, RedisError, OSError)
+_OUTAGES = (PyMongoError, S3Error, Urllib3Error, KombuError, RedisError, OSError)
 _INTERNAL = PermanentError(
     ErrorCode.INTERNAL_ERROR, "the job could not be processed because of an internal error"
 )
@@ -138,7 +146,7 @@ def _fetch(runtime: Runtime, job_id: str) -> None:
         return
     if job.status is JobStatus.INFERRING:
         # A previous run stored the image but died before the job was judged.
-        _judge(runtime, job)
+        _judge_in_fetch(runtime, job)
         return
     if not runtime.run(runtime.jobs.start_fetching(job_id)):
         return
@@ -154,7 +162,15 @@ def _fetch(runtime: Runtime, job_id: str) -> None:
     fields = {"durations_ms.fetch": timer.durations_ms["fetch"]}
     if runtime.run(runtime.jobs.start_inferring(job_id, image, fields)):
         stored = job.model_copy(update={"status": JobStatus.INFERRING, "image": image})
-        _judge(runtime, stored, fetched.content)
+        _judge_in_fetch(runtime, stored, fetched.content)
+
+
+def _judge_in_fetch(runtime: Runtime, job: Job, content: bytes | None = None) -> None:
+    try:
+        _judge(runtime, job, content)
+    except SoftTimeLimitExceeded as error:
+        # Too slow while judging, not while fetching: the code says which.
+        raise _too_slow(ErrorCode.INFERENCE_UNAVAILABLE, runtime) from error
 
 
 @app.task(name=TaskName.RUN_INFERENCE.value, bind=True, max_retries=None)
@@ -194,10 +210,10 @@ def _judge(runtime: Runtime, job: Job, content: bytes | None = None) -> None:
     # Conditional: a second run of this task for the same job writes nothing and emits nothing.
     if not runtime.run(runtime.jobs.succeed(job_id, result, durations, event_pending=wanted)):
         return
+    announce_end(runtime, job_id)
     if wanted:
         emit_job_event(runtime, job_id, endpoints)
     else:
-        announce_end(runtime, job_id)
         ended = {**job.timestamps, JobStatus.SUCCEEDED.value: utcnow()}
         metrics.job_finished(
             job.model_copy(update={"status": JobStatus.SUCCEEDED, "timestamps": ended})

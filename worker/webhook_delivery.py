@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 class Followup:
     """What the task enqueues after an attempt."""
 
-    # The attempt to enqueue next (the same one when it was put back), after `countdown_s`.
+    # The attempt to enqueue next, after `countdown_s`.
     number: int | None = None
     countdown_s: float = 0.0
     # New deliveries to send (a `webhook.disabled` event this attempt caused).

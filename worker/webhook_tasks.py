@@ -25,7 +25,6 @@ from storage.webhooks import (
 )
 from worker import metrics, webhook_delivery
 from worker.celery_app import app
-from worker.job_ends import announce_end
 from worker.runtime import Runtime, get_runtime
 from worker.settings import get_settings
 
@@ -36,7 +35,7 @@ _STORE_RETRIES = 5
 
 def emit_job_event(
     runtime: Runtime, job_id: str, endpoints: list[WebhookEndpoint] | None = None
-) -> None:
+) -> bool:
     """Create and enqueue one delivery per destination of the job's terminal event, and
     complete the job's batch if it was the last one; then clear the job's `event_pending`.
     `endpoints`: the subscribed endpoints already looked up (`event_endpoints`), if any.
@@ -44,18 +43,18 @@ def emit_job_event(
     Never raises: the job's outcome is already recorded and must not be retried over a
     lost event. Whatever a crash or an outage leaves undone, the reconciler redoes: an
     event still pending is emitted again (creating a delivery twice is a no-op), a delivery
-    never enqueued is enqueued.
+    never enqueued is enqueued. False when the event stays pending.
     """
-    announce_end(runtime, job_id)
     try:
         created = runtime.run(_emit(runtime, job_id, endpoints))
     except Exception:
         logger.exception("job %s: its event could not be emitted; it stays pending", job_id)
-        return
+        return False
     try:
         enqueue_deliveries(created)
     except Exception:
         logger.exception("job %s: a delivery could not be enqueued", job_id)
+    return True
 
 
 def enqueue_deliveries(deliveries: list[Delivery]) -> None:
@@ -148,8 +147,8 @@ async def _create_deliveries(
 )
 def deliver_webhook(self: Task, delivery_id: str, series: int, number: int) -> None:
     """Attempt `number` of `series`; enqueues what follows: the next attempt when it is due
-    soon (a later one waits in MongoDB for `sweep_deliveries`), this one again when the
-    tenant is at its cap, and any event the attempt caused."""
+    soon (a later one, or one over its tenant's cap, waits in MongoDB for
+    `sweep_deliveries`), and any event the attempt caused."""
     runtime = get_runtime(get_settings())
     try:
         followup = webhook_delivery.attempt(runtime, delivery_id, series, number)
