@@ -40,11 +40,11 @@ class BatchSubmitter:
         length: int,
         row_format: RowFormat,
         tenant_id: str,
-        rows_at_most: int | None = None,
+        rows_at_most: int,
     ) -> Batch:
         """Store the rows and answer: a worker reads them into jobs (`worker.expand_batch`).
 
-        Room for `rows_at_most` jobs (a bound the caller knows, else the batch limit) is
+        Room for `rows_at_most` jobs (at most the batch limit) is
         reserved in the tenant's open-jobs quota; a batch given less reads fewer rows."""
         settings = self.submitter.settings
         if options.callback_url is not None:
@@ -57,7 +57,7 @@ class BatchSubmitter:
             mode=options.mode,
             callback_url=options.callback_url,
         )
-        wanted = min(settings.max_batch_items, rows_at_most or settings.max_batch_items)
+        wanted = min(settings.max_batch_items, rows_at_most)
         async with self.submitter.quota.holding(tenant_id, wanted) as granted:
             await self._store(batch, rows, length, row_format, granted)
         return batch

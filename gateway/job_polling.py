@@ -40,7 +40,9 @@ async def job_answer(
     from the client's ETag; `304` if the client's ETag is still current."""
     deadline = time.monotonic() + wait_s
     while True:
-        with watcher.watching(job_id) as ended:
+        # Only a request that may wait listens for the job's end.
+        watching = watcher.watching(job_id) if wait_s > 0 else contextlib.nullcontext(None)
+        with watching as ended:
             job = await jobs.get(job_id) if len(job_id) <= 64 else None
             # Another tenant's job answers exactly like one that does not exist.
             if job is None or job.tenant_id != tenant_id:
@@ -49,7 +51,7 @@ async def job_answer(
             tag = etag(body)
             unchanged = if_none_match is None or _matches(if_none_match, tag)
             remaining = deadline - time.monotonic()
-            if job.status.terminal or not unchanged or remaining <= 0:
+            if job.status.terminal or not unchanged or remaining <= 0 or ended is None:
                 break
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(ended, min(remaining, recheck_s))

@@ -70,6 +70,15 @@ return 1
 
 # KEYS: base, done. ARGV: count, started at (Redis time), keys_ttl_s. A count that began
 # before the one recorded is stale: dropped.
+# Deletes the count lock only if it is still this count's (one past its expiry may be
+# another replica's by now).
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+# How long a submission waits for another replica's count of its tenant to land.
+_COUNT_WAIT_S = 5.0
+
 _COUNTED = """
 local at = redis.call('HGET', KEYS[1], 'at')
 if at and tonumber(at) >= tonumber(ARGV[2]) then return 0 end
@@ -109,6 +118,7 @@ class OpenJobsQuota:
         self._reserve = redis.register_script(_RESERVE)
         self._recorded = redis.register_script(_RECORDED)
         self._counted = redis.register_script(_COUNTED)
+        self._unlock = redis.register_script(_UNLOCK)
         self._counting: dict[str, asyncio.Task[None]] = {}
 
     @asynccontextmanager
@@ -160,6 +170,14 @@ class OpenJobsQuota:
             if attempt == 2 or (granted == 0 and age_s < min(1.0, self._max_age_s)):
                 break
             await self.recount(tenant_id)
+        if granted < 0:
+            # Still no count (MongoDB slow or down): not a verdict on the tenant's jobs.
+            raise ApiError(
+                503,
+                ErrorCode.SERVICE_UNAVAILABLE,
+                "open jobs could not be counted; submit again later",
+                {"Retry-After": "1"},
+            )
         raise too_many_open_jobs(self.limit)
 
     async def _forget(self, held: str, member: str) -> None:
@@ -184,8 +202,13 @@ class OpenJobsQuota:
         """Count in MongoDB and record it: one count per tenant at a time, across replicas."""
         base, _, done = _keys(tenant_id)
         lock = f"{base}:counting"
-        if not await self._redis.set(lock, "1", nx=True, ex=30):
-            await asyncio.sleep(0.05)  # another replica counts; its count lands shortly
+        token = secrets.token_hex(8)
+        if not await self._redis.set(lock, token, nx=True, ex=30):
+            # Another replica counts: wait (bounded) for its count to land.
+            for _ in range(int(_COUNT_WAIT_S / 0.05)):
+                await asyncio.sleep(0.05)
+                if not await self._redis.exists(lock):
+                    return
             return
         try:
             seconds, micros = await self._redis.time()
@@ -193,7 +216,7 @@ class OpenJobsQuota:
             count = await self._count_open(tenant_id)
             await self._counted(keys=[base, done], args=[count, repr(started), self._keys_ttl_s])
         finally:
-            await self._redis.delete(lock)
+            await self._unlock(keys=[lock], args=[token])
 
 
 def _keys(tenant_id: str) -> tuple[str, str, str]:

@@ -110,8 +110,9 @@ def _checked_length(file: BinaryIO, row_format: RowFormat) -> tuple[int, int]:
     length, line_ends = 0, 0
     while chunk := file.read(1024 * 1024):
         length += len(chunk)
-        # Lines may end in "\r" alone: counting both bounds the rows from above.
-        line_ends += chunk.count(b"\n") + chunk.count(b"\r")
+        # Lines may end in "\r\n", "\n" or "\r" alone: an upper bound on the rows (a
+        # "\r\n" split between two chunks counts twice).
+        line_ends += chunk.count(b"\n") + chunk.count(b"\r") - chunk.count(b"\r\n")
     file.seek(0)
     return length, line_ends + 1
 
