@@ -38,7 +38,7 @@ class Submitter:
         validate_url(image_url, max_length=self.settings.max_url_length)
         job = await self._new_job(options, tenant_id, source=SourceKind.URL, image_url=image_url)
         async with self.quota.holding(tenant_id, 1):
-            await self._record_and_enqueue(job, TaskName.FETCH_IMAGE)
+            await self._record_and_enqueue(job, TaskName.FETCH_IMAGES)
         return job
 
     async def submit_upload(self, content: bytes, options: JobOptions, tenant_id: str) -> Job:
@@ -58,7 +58,7 @@ class Submitter:
             job.image = await anyio.to_thread.run_sync(
                 self.objects.put_image, content, detected.media_type, tenant_id
             )
-            await self._record_and_enqueue(job, TaskName.RUN_INFERENCE)
+            await self._record_and_enqueue(job, TaskName.JUDGE_IMAGES)
         return job
 
     async def _new_job(self, options: JobOptions, tenant_id: str, **fields: Any) -> Job:

@@ -24,10 +24,16 @@ class JobStatus(StrEnum):
 
 # Which states a job may move to from each state. A worker that is handed a message twice
 # re-enters the state it is already in (FETCHING -> FETCHING), which is allowed so that a
-# redelivered task can finish what a dead worker started.
+# redelivered task can finish what a dead worker started. A micro-batch judges its jobs
+# without recording the states in between (QUEUED -> SUCCEEDED, one write per job); it
+# still records when each job started, in `timestamps`.
 TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
-    JobStatus.QUEUED: frozenset({JobStatus.FETCHING, JobStatus.INFERRING, JobStatus.FAILED}),
-    JobStatus.FETCHING: frozenset({JobStatus.FETCHING, JobStatus.INFERRING, JobStatus.FAILED}),
+    JobStatus.QUEUED: frozenset(
+        {JobStatus.FETCHING, JobStatus.INFERRING, JobStatus.SUCCEEDED, JobStatus.FAILED}
+    ),
+    JobStatus.FETCHING: frozenset(
+        {JobStatus.FETCHING, JobStatus.INFERRING, JobStatus.SUCCEEDED, JobStatus.FAILED}
+    ),
     JobStatus.INFERRING: frozenset({JobStatus.INFERRING, JobStatus.SUCCEEDED, JobStatus.FAILED}),
     JobStatus.SUCCEEDED: frozenset(),
     JobStatus.FAILED: frozenset(),
@@ -54,6 +60,11 @@ class Queue(StrEnum):
 
 
 class TaskName(StrEnum):
+    # Micro-batches: many jobs per task run (worker.micro_batch_tasks), what the gateway and
+    # batch reading send.
+    FETCH_IMAGES = "worker.fetch_images"
+    JUDGE_IMAGES = "worker.judge_images"
+    # One job per task run: retries, and jobs a lost worker gave back (worker.tasks).
     FETCH_IMAGE = "worker.fetch_image"
     RUN_INFERENCE = "worker.run_inference"
     DELIVER_WEBHOOK = "worker.deliver_webhook"
@@ -205,6 +216,8 @@ class Job(BaseModel):
 
 # Where each task runs: fetching and inference scale on their own.
 TASK_QUEUES: dict[TaskName, Queue] = {
+    TaskName.FETCH_IMAGES: Queue.FETCH,
+    TaskName.JUDGE_IMAGES: Queue.INFERENCE,
     TaskName.FETCH_IMAGE: Queue.FETCH,
     TaskName.RUN_INFERENCE: Queue.INFERENCE,
     TaskName.DELIVER_WEBHOOK: Queue.WEBHOOKS,
@@ -218,6 +231,8 @@ TASK_QUEUES: dict[TaskName, Queue] = {
 
 # Where a batch job's tasks run instead: behind every interactive job.
 BULK_TASK_QUEUES: dict[TaskName, Queue] = {
+    TaskName.FETCH_IMAGES: Queue.FETCH_BULK,
+    TaskName.JUDGE_IMAGES: Queue.INFERENCE_BULK,
     TaskName.FETCH_IMAGE: Queue.FETCH_BULK,
     TaskName.RUN_INFERENCE: Queue.INFERENCE_BULK,
 }

@@ -6,10 +6,11 @@ backs off, so a job can never get a second result or move backwards.
 """
 
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, AsyncMongoClient
+from pymongo import ASCENDING, AsyncMongoClient, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
@@ -27,6 +28,18 @@ from storage.settings import MongoSettings
 Document = dict[str, Any]
 # Jobs with the same bytes looked at for one whose result can be reused.
 _REUSE_CANDIDATES = 50
+
+
+@dataclass(frozen=True)
+class Success:
+    """One job's result for `JobRepository.succeed_many`. `fields`: more to set (stage
+    durations, the image a fetch stored, when the job started)."""
+
+    job_id: str
+    result: JobResult
+    fields: Document
+    # False: nothing receives this job's event, so none is emitted.
+    event_pending: bool
 
 
 def create_mongo_client(settings: MongoSettings) -> AsyncMongoClient[Document]:
@@ -158,6 +171,44 @@ class JobRepository:
     async def get(self, job_id: str) -> Job | None:
         document = await self._jobs.find_one({"_id": job_id})
         return None if document is None else _from_document(document)
+
+    async def get_many(self, job_ids: Sequence[str]) -> dict[str, Job]:
+        """The jobs that exist among `job_ids`, in one query, without their metadata (which
+        no stage reads) or any earlier result."""
+        cursor = self._jobs.find(
+            {"_id": {"$in": list(job_ids)}}, {"metadata": 0, "result": 0, "error": 0}
+        )
+        return {str(d["_id"]): _from_document(d) async for d in cursor}
+
+    async def succeed_many(self, outcomes: Sequence[Success]) -> set[str]:
+        """Record many results in one bulk write, each conditional as `transition` is; the
+        IDs of the jobs this call ended (a job another run ended first is not among them)."""
+        if not outcomes:
+            return set()
+        now = utcnow()
+        sources = [s.value for s in allowed_sources(JobStatus.SUCCEEDED)]
+        succeeded = JobStatus.SUCCEEDED.value
+        operations = []
+        for outcome in outcomes:
+            # `fields` first: the stages' timestamps are recorded before the end's.
+            update: Document = {
+                **outcome.fields,
+                "status": succeeded,
+                "updated_at": now,
+                f"timestamps.{succeeded}": now,
+                "result": outcome.result.model_dump(mode="python"),
+                "event_pending": outcome.event_pending,
+            }
+            operations.append(
+                UpdateOne({"_id": outcome.job_id, "status": {"$in": sources}}, {"$set": update})
+            )
+        written = await self._jobs.bulk_write(operations, ordered=False)
+        ids = [outcome.job_id for outcome in outcomes]
+        if written.modified_count == len(ids):
+            return set(ids)
+        # Some lost a race: the ones this write ended carry its exact time.
+        cursor = self._jobs.find({"_id": {"$in": ids}, f"timestamps.{succeeded}": now}, {"_id": 1})
+        return {str(document["_id"]) async for document in cursor}
 
     async def transition(
         self, job_id: str, target: JobStatus, fields: Document | None = None

@@ -43,9 +43,10 @@ from storage.jobs import TaskName, task_queue, utcnow
 from storage.webhooks import EventType
 from worker.celery_app import app
 from worker.job_ends import announce_end
+from worker.micro_batch_tasks import fetch_images
 from worker.runtime import Runtime, get_runtime
 from worker.settings import get_settings
-from worker.tasks import backoff_s, fetch_image
+from worker.tasks import backoff_s
 from worker.webhook_tasks import complete_batch, emit_job_event
 
 logger = logging.getLogger(__name__)
@@ -142,11 +143,11 @@ def _expand(runtime: Runtime, batch_id: str) -> bool:
 
 
 def _enqueuer() -> Enqueue:
-    queue = task_queue(TaskName.FETCH_IMAGE, bulk=True).value
+    queue = task_queue(TaskName.FETCH_IMAGES, bulk=True).value
 
     async def enqueue(job_ids: list[str]) -> None:
         for job_id in job_ids:
-            fetch_image.apply_async(args=[job_id], queue=queue)
+            fetch_images.apply_async(args=[job_id], queue=queue)
 
     return enqueue
 

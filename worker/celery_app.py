@@ -19,6 +19,7 @@ def create_app() -> Celery:
         "worker",
         include=[
             "worker.tasks",
+            "worker.micro_batch_tasks",
             "worker.webhook_tasks",
             "worker.retention",
             "worker.batch_tasks",
@@ -42,7 +43,9 @@ def create_app() -> Celery:
         # A task is acknowledged only when it ends; a worker dying mid-task gives it back.
         task_acks_late=True,
         task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
+        # Enough messages held per pool process for one micro-batch each
+        # (worker.micro_batch_tasks): fewer would cap a micro-batch at the concurrency.
+        worker_prefetch_multiplier=settings.micro_batch.size,
         task_soft_time_limit=settings.task_time_limit_s,
         # The hard limit kills the process if the task ignores the soft one.
         task_time_limit=settings.task_time_limit_s + 30,

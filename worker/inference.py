@@ -88,6 +88,7 @@ class DetectorClient:
         self._signatures: dict[ModelRef, ModelSignature] = {}
         self._versions: dict[ModelRef, str] = {}
         self._face_sizes: dict[ModelRef, int] = {}
+        self._batch_sizes: dict[ModelRef, int] = {}
 
     def close(self) -> None:
         self._client.close()
@@ -144,16 +145,41 @@ class DetectorClient:
         return self._face_sizes[model]
 
     def detect_faces(
-        self, model: ModelRef, image: npt.NDArray[np.uint8]
+        self, model: ModelRef, images: npt.NDArray[np.uint8]
     ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], str]:
-        """One letterboxed image -> per-anchor boxes [A, 4], scores [A], model version."""
+        """Letterboxed images [N, S, S, 3] -> per-anchor boxes [N, A, 4], scores [N, A] and
+        the model version: as few requests as the model's batch size allows."""
         self.face_detector_size(model)
-        result = self._infer(model, "image", image[None, ...], [FACE_BOXES, FACE_SCORES])
-        boxes, scores = result.as_numpy(FACE_BOXES), result.as_numpy(FACE_SCORES)
-        if boxes is None or scores is None:
-            raise PermanentError(ErrorCode.INFERENCE_FAILED, "the face detector returned nothing")
-        version = str(result.get_response().model_version)
-        return boxes[0].astype(np.float32), scores[0].astype(np.float32), version
+        boxes, scores, version = [], [], ""
+        for chunk in self._chunks(model, images):
+            result = self._infer(model, "image", chunk, [FACE_BOXES, FACE_SCORES])
+            found, score = result.as_numpy(FACE_BOXES), result.as_numpy(FACE_SCORES)
+            if found is None or score is None or found.shape[0] != chunk.shape[0]:
+                raise PermanentError(
+                    ErrorCode.INFERENCE_FAILED, "the face detector returned nothing"
+                )
+            boxes.append(found.astype(np.float32))
+            scores.append(score.astype(np.float32))
+            version = str(result.get_response().model_version)
+        return np.concatenate(boxes), np.concatenate(scores), version
+
+    def max_batch_size(self, model: ModelRef) -> int:
+        """The most inputs one request may carry (the model's `max_batch_size`; 1 if it
+        does not batch), from its configuration, looked up once."""
+        if model not in self._batch_sizes:
+            try:
+                config: dict[str, Any] = self._client.get_model_config(
+                    model.name, model.version, as_json=True
+                )
+            except InferenceServerException as error:
+                raise to_service_error(error) from error
+            size = int((config.get("config") or {}).get("max_batch_size") or 0)
+            self._batch_sizes[model] = max(size, 1)
+        return self._batch_sizes[model]
+
+    def _chunks(self, model: ModelRef, batch: npt.NDArray[np.uint8]) -> list[npt.NDArray[np.uint8]]:
+        size = self.max_batch_size(model)
+        return [batch[start : start + size] for start in range(0, batch.shape[0], size)]
 
     def _infer(
         self, model: ModelRef, input_name: str, batch: npt.NDArray[np.uint8], outputs: list[str]
@@ -172,16 +198,23 @@ class DetectorClient:
             raise to_service_error(error) from error
 
     def predict(self, model: ModelRef, images: npt.NDArray[np.uint8]) -> Prediction:
+        """Fake probabilities of images [N, H, W, 3]: as few requests as the model's batch
+        size allows (one, for a micro-batch within it)."""
         signature = self.signature(model)
-        result = self._infer(model, signature.input_name, images, [signature.output_name])
-        scores = result.as_numpy(signature.output_name)
-        if scores is None or scores.shape[0] != images.shape[0]:
-            raise PermanentError(ErrorCode.INFERENCE_FAILED, "the model returned no scores")
-        response = result.get_response()
+        scores: list[npt.NDArray[np.float32]] = []
+        name, version = model.name, model.version
+        for chunk in self._chunks(model, images):
+            result = self._infer(model, signature.input_name, chunk, [signature.output_name])
+            found = result.as_numpy(signature.output_name)
+            if found is None or found.shape[0] != chunk.shape[0]:
+                raise PermanentError(ErrorCode.INFERENCE_FAILED, "the model returned no scores")
+            scores.append(found.reshape(chunk.shape[0], -1)[:, 0].astype(np.float32))
+            response = result.get_response()
+            name, version = response.model_name, response.model_version
         return Prediction(
-            fake_probabilities=scores.reshape(images.shape[0], -1)[:, 0].astype(np.float32),
-            model_name=response.model_name,
-            model_version=response.model_version,
+            fake_probabilities=np.concatenate(scores),
+            model_name=name,
+            model_version=version,
         )
 
     def ready_models(self) -> list[str]:

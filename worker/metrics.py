@@ -101,8 +101,17 @@ def observe_stages(durations_ms: dict[str, float]) -> None:
 def job_failed(task: Task, code: ErrorCode) -> None:
     """The task failed its job: the task itself ends normally, and counts as failed."""
     job_failures.labels(task.name, code.value).inc()
+    if getattr(task, "counts_jobs", False):
+        tasks.labels(task.name, "failed").inc()
+        return
     if _counting_tasks:
         _failed_requests.add(str(task.request.id))
+
+
+def jobs_judged(task: Task, count: int) -> None:
+    """A micro-batch ended `count` jobs with a result: counted per job, not per run."""
+    if count:
+        tasks.labels(task.name, "succeeded").inc(count)
 
 
 def job_finished(job: Job) -> None:
@@ -136,6 +145,8 @@ _failed_requests: set[str] = set()
 
 
 def _task_succeeded(sender: Task, **_: Any) -> None:
+    if getattr(sender, "counts_jobs", False):
+        return  # a micro-batch counts its jobs itself (jobs_judged, job_failed)
     request_id = str(sender.request.id)
     failed = request_id in _failed_requests
     _failed_requests.discard(request_id)

@@ -87,6 +87,18 @@ class RetentionSettings(BaseModel):
     batch_limit: int = Field(default=5000, ge=1)
 
 
+class MicroBatchSettings(BaseModel):
+    """How jobs are grouped: one task run takes up to `size` ready jobs, reads them in one
+    query, fetches and loads their images in parallel, sends one Triton request per model
+    and writes every result in one bulk write (worker.micro_batch_tasks)."""
+
+    size: int = Field(default=16, ge=1, le=256)
+    # A partial micro-batch waits this long for more jobs before it runs.
+    flush_ms: float = Field(default=10.0, gt=0)
+    # Downloads and object-store reads in flight per pool process.
+    io_threads: int = Field(default=8, ge=1)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="WORKER_", env_nested_delimiter="__", extra="ignore"
@@ -105,6 +117,7 @@ class Settings(BaseSettings):
     reconciler: ReconcilerSettings = ReconcilerSettings()
     retention: RetentionSettings = RetentionSettings()
     metrics: MetricsSettings = MetricsSettings()
+    micro_batch: MicroBatchSettings = MicroBatchSettings()
     # A task running longer is interrupted and retried as a transient failure: the fetch
     # read timeout is per read, so a server trickling bytes would otherwise hold a worker.
     task_time_limit_s: float = Field(default=120.0, gt=0)

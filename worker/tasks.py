@@ -92,17 +92,17 @@ def _run_stage(
         stage(runtime, job_id)
     except SoftTimeLimitExceeded:
         _handle_failure(task, runtime, job_id, _too_slow(slow_code, runtime))
-    except (ServiceError, *_OUTAGES) as error:
+    except (ServiceError, *OUTAGES) as error:
         _handle_failure(task, runtime, job_id, error)
     except Exception:
         # Whatever else a stage raises ends the job; a retry would only meet it again.
         logger.exception("job %s: unexpected error in %s", job_id, task.name)
-        _handle_failure(task, runtime, job_id, _INTERNAL)
+        _handle_failure(task, runtime, job_id, INTERNAL)
 
 
 # Our stores and the broker unreachable: transient, like a ServiceError that says so.
-_OUTAGES = (PyMongoError, S3Error, Urllib3Error, KombuError, RedisError, OSError)
-_INTERNAL = PermanentError(
+OUTAGES = (PyMongoError, S3Error, Urllib3Error, KombuError, RedisError, OSError)
+INTERNAL = PermanentError(
     ErrorCode.INTERNAL_ERROR, "the job could not be processed because of an internal error"
 )
 
@@ -116,13 +116,21 @@ def _redelivered(task: Task) -> bool:
 def _count_redelivery(task: Task, runtime: Runtime, job_id: str) -> bool:
     """Count a redelivery on the job; False when the job must not run again (it failed
     `worker_lost` here, or it is gone or ended)."""
+    return redelivery_allowed(runtime, job_id, task)
+
+
+def redelivery_allowed(runtime: Runtime, job_id: str, task: Task) -> bool:
+    """Count one redelivery of the job's task; past the bound, fail the job `worker_lost`
+    (counted against `task`). False when the job must not run again."""
     bound = runtime.settings.max_lost_deliveries
     if runtime.run(runtime.jobs.count_lost_delivery(job_id, bound)):
         return True
     job = _load(runtime, job_id)
     if job is not None and not job.status.terminal:
         logger.error("job %s: its task was given back %d times; failing it", job_id, bound)
-        _handle_failure(task, runtime, job_id, lost_worker_error(bound))
+        error = lost_worker_error(bound)
+        metrics.job_failed(task, error.code)
+        fail_job(runtime, job_id, error)
     return False
 
 

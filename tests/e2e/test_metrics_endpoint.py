@@ -103,8 +103,9 @@ def test_a_worker_counts_tasks_stages_jobs_and_deliveries(
         {"image_url": image_server.url("df/df00204.jpg"), "callback_url": receiver.url(hook)},
     )
     failed = _submit(api, {"image_url": image_server.url("not-an-image.jpg")})
-    # An upload runs `worker.run_inference`, which loads the stored image; a URL job is
-    # judged in its fetch task, from the bytes it fetched.
+    # An upload runs in a `worker.judge_images` micro-batch, which loads the stored image; a
+    # URL job in a `worker.fetch_images` one, judged from the bytes it fetched. Both count
+    # their outcomes per job.
     uploaded = submit_upload(api, (image_server.root / "df" / "df00204.jpg").read_bytes())
     assert wait_for_job(api, succeeded)["status"] == "succeeded"
     assert wait_for_job(api, failed)["status"] == "failed"
@@ -114,8 +115,8 @@ def test_a_worker_counts_tasks_stages_jobs_and_deliveries(
     def delta(samples: Samples, name: str, **labels: str) -> float:
         return _value(samples, name, **labels) - _value(before, name, **labels)
 
-    inferred = {"task": "worker.run_inference", "outcome": "succeeded"}
-    fetch_failed = {"task": "worker.fetch_image", "outcome": "failed"}
+    inferred = {"task": "worker.judge_images", "outcome": "succeeded"}
+    fetch_failed = {"task": "worker.fetch_images", "outcome": "failed"}
     delivered = {"result": "delivered"}
 
     def moved(samples: Samples) -> bool:

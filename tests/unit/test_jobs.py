@@ -13,7 +13,8 @@ def test_terminal_states_have_no_way_out() -> None:
     [
         (JobStatus.FETCHING, {JobStatus.QUEUED, JobStatus.FETCHING}),
         (JobStatus.INFERRING, {JobStatus.QUEUED, JobStatus.FETCHING, JobStatus.INFERRING}),
-        (JobStatus.SUCCEEDED, {JobStatus.INFERRING}),
+        # A micro-batch ends a job in one write, from wherever it stood.
+        (JobStatus.SUCCEEDED, {JobStatus.QUEUED, JobStatus.FETCHING, JobStatus.INFERRING}),
         (
             JobStatus.FAILED,
             {JobStatus.QUEUED, JobStatus.FETCHING, JobStatus.INFERRING},

@@ -41,12 +41,14 @@ class StandInDetector:
         return self.face_size
 
     def detect_faces(
-        self, model: ModelRef, image: NDArray[np.uint8]
+        self, model: ModelRef, images: NDArray[np.uint8]
     ) -> tuple[NDArray[np.float32], NDArray[np.float32], str]:
-        assert image.shape == (self.face_size, self.face_size, 3)
-        assert image.dtype == np.uint8
+        assert images.shape[1:] == (self.face_size, self.face_size, 3)
+        assert images.dtype == np.uint8
         boxes, scores = hostile_detections()
-        return boxes, scores if self.faces else np.zeros_like(scores), "1"
+        scores = scores if self.faces else np.zeros_like(scores)
+        count = images.shape[0]
+        return np.stack([boxes] * count), np.stack([scores] * count), "1"
 
     def predict(self, model: ModelRef, images: NDArray[np.uint8]) -> Prediction:
         assert images.shape[1:] == (self.height, self.width, 3)

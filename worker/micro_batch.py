@@ -1,0 +1,51 @@
+"""A Celery task that runs many messages at once: celery-batches' `Batches`, with the
+delivery guarantees of this service's other tasks.
+
+The worker's main process buffers the task's messages and hands up to `flush_every` of them
+to one pool process together (or fewer, after `flush_interval` seconds). Each message is
+acknowledged only after the run that took it returned, and only if the run did not give
+it back; a run whose process died (out of memory, a decoder crash, the hard time limit)
+gives every message back, marked redelivered, as `task_reject_on_worker_lost` does for a
+single task. `Batches` itself acknowledges a batch whose process died never, so that its
+messages would wait out the broker's visibility timeout (an hour).
+"""
+
+from collections.abc import Collection
+from typing import Any
+
+from billiard.einfo import ExceptionInfo
+from celery.worker.request import Request
+from celery_batches import Batches, SimpleRequest
+from celery_batches.trace import apply_batches_task
+
+
+class MicroBatches(Batches):  # type: ignore[misc]
+    """`run(requests)` returns the IDs of the requests to give back to the broker (or
+    None): they are redelivered, marked so, instead of acknowledged."""
+
+    abstract = True
+    # Task outcomes are counted per job (worker.metrics), not per run.
+    counts_jobs = True
+
+    def flush(self, requests: Collection[Request]) -> Any:
+        taken = list(requests)
+        simple = [SimpleRequest.from_request(request) for request in taken]
+
+        def on_return(given_back: Any) -> None:
+            back = set(given_back or ())
+            for request in taken:
+                if request.id in back:
+                    request.reject(requeue=True)
+                else:
+                    request.acknowledge()
+
+        def on_lost(_: ExceptionInfo) -> None:
+            for request in taken:
+                request.reject(requeue=True)
+
+        return self._pool.apply_async(
+            apply_batches_task,
+            (self, (simple,), 0, None),
+            callback=on_return,
+            error_callback=on_lost,
+        )

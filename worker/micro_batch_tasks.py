@@ -1,0 +1,341 @@
+"""Micro-batches: one task run judges up to `micro_batch.size` jobs together.
+
+The jobs are read in one query; their images fetched (URL jobs) or loaded (uploads) in
+parallel threads; decoded; every face search sent to the face detector in one request and
+every input of a model to it in one request; every result written in one bulk write; and
+their ends announced in one Redis round trip. Messages are acknowledged after the writes.
+
+Whatever is unusual leaves the micro-batch for the one-job tasks of worker.tasks, which sort
+it as they always have: a job whose judging hit a transient error is retried alone, with
+backoff; a job whose micro-batch was given back by a lost worker (its process died) runs
+alone from then on, counted as a lost delivery, so a poison image takes its neighbours down
+at most once and is itself failed `worker_lost` after the usual bound.
+"""
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
+from celery_batches import SimpleRequest
+
+from storage.errors import ErrorCode, ServiceError, TransientError
+from storage.imageformat import BY_NAME
+from storage.jobs import Job, JobResult, JobStatus, Queue, TaskName, task_queue, utcnow
+from storage.repository import Success
+from storage.webhooks import EventType, WebhookEndpoint
+from worker import metrics
+from worker.celery_app import app
+from worker.fetch import fetch_url
+from worker.imaging import check_image
+from worker.job_ends import announce_ends
+from worker.micro_batch import MicroBatches
+from worker.reuse import reused_result
+from worker.runtime import Runtime, get_runtime
+from worker.scoring import Entry, Timer, score_images
+from worker.settings import get_settings
+from worker.tasks import INTERNAL, OUTAGES, backoff_s, fail_job, redelivery_allowed
+from worker.webhook_tasks import emit_job_event
+
+logger = logging.getLogger(__name__)
+_SETTINGS = get_settings().micro_batch
+_BULK_QUEUES = {Queue.FETCH_BULK.value, Queue.INFERENCE_BULK.value}
+
+
+@app.task(
+    name=TaskName.FETCH_IMAGES.value,
+    base=MicroBatches,
+    flush_every=_SETTINGS.size,
+    flush_interval=_SETTINGS.flush_ms / 1000,
+)
+def fetch_images(requests: list[SimpleRequest]) -> list[str]:
+    """URL jobs: fetched, stored and judged in the same run."""
+    return run_micro_batch(requests, app.tasks[TaskName.FETCH_IMAGES.value], TaskName.FETCH_IMAGE)
+
+
+@app.task(
+    name=TaskName.JUDGE_IMAGES.value,
+    base=MicroBatches,
+    flush_every=_SETTINGS.size,
+    flush_interval=_SETTINGS.flush_ms / 1000,
+)
+def judge_images(requests: list[SimpleRequest]) -> list[str]:
+    """Uploads: their stored images loaded and judged."""
+    return run_micro_batch(requests, app.tasks[TaskName.JUDGE_IMAGES.value], TaskName.RUN_INFERENCE)
+
+
+@dataclass
+class _Job:
+    request: SimpleRequest
+    job: Job
+    bulk: bool
+    started: datetime = field(default_factory=utcnow)
+    durations_ms: dict[str, float] = field(default_factory=dict)
+    entry: Entry | None = None
+    image: dict[str, object] | None = None
+    outcome: JobResult | BaseException | None = None
+
+
+def run_micro_batch(requests: list[SimpleRequest], task: Task, alone: TaskName) -> list[str]:
+    """Judge the requests' jobs; the IDs of the requests to give back to the broker (ones
+    that could be neither finished nor handed on, in an outage)."""
+    runtime = get_runtime(get_settings())
+    given_back: list[str] = []
+    fresh: dict[str, SimpleRequest] = {}
+    for request in requests:
+        job_id = _job_id(request)
+        if job_id is None:
+            logger.warning("message %s names no job; dropped", request.id)
+        elif _redelivered(request):
+            # Its micro-batch was lost with its worker: from now on it runs alone.
+            if not _hand_on(runtime, task, alone, request, job_id, counted=True):
+                given_back.append(request.id)
+        else:
+            fresh[job_id] = request
+    if not fresh:
+        return given_back
+    try:
+        jobs = runtime.run(runtime.jobs.get_many(list(fresh)))
+    except OUTAGES as error:
+        logger.warning("micro-batch: the jobs could not be read: %s", error)
+        for job_id, request in fresh.items():
+            if not _retry_alone(task, alone, request, job_id, _unavailable()):
+                given_back.append(request.id)
+        return given_back
+    work = [
+        _Job(request, job, _is_bulk(request))
+        for job_id, request in fresh.items()
+        if (job := jobs.get(job_id)) is not None and not job.status.terminal
+    ]
+    try:
+        _judge_all(runtime, work)
+    except SoftTimeLimitExceeded:
+        limit = runtime.settings.task_time_limit_s
+        too_slow = TransientError(_slow_code(alone), f"the task took longer than {limit:g}s")
+        for item in work:
+            if item.outcome is None or isinstance(item.outcome, JobResult):
+                item.outcome = too_slow
+    _record(runtime, task, alone, work, given_back)
+    return given_back
+
+
+def _judge_all(runtime: Runtime, work: list[_Job]) -> None:
+    """Every job's outcome: a result, or what stopped it."""
+    settings = runtime.settings
+    with ThreadPoolExecutor(settings.micro_batch.io_threads) as pool:
+        contents = list(pool.map(lambda item: _content(runtime, item), work))
+    entries: list[Entry] = []
+    for item, content in zip(work, contents, strict=True):
+        if isinstance(content, BaseException):
+            item.outcome = content
+            continue
+        try:
+            reused = reused_result(runtime, item.job)
+        except OUTAGES as error:
+            item.outcome = error
+            continue
+        if reused is not None:
+            item.outcome = reused
+            continue
+        item.entry = Entry(item.job, content, Timer())
+        entries.append(item.entry)
+    outcomes = score_images(entries, runtime.detector, settings)
+    by_entry = {id(entry): outcome for entry, outcome in zip(entries, outcomes, strict=True)}
+    for item in work:
+        if item.entry is not None:
+            item.outcome = by_entry[id(item.entry)]
+
+
+def _content(runtime: Runtime, item: _Job) -> bytes | BaseException:
+    """The job's image bytes (fetched and stored first, for a URL job not yet fetched).
+    Runs in a thread: no MongoDB here (the runtime's event loop is not thread-safe)."""
+    try:
+        job = item.job
+        item.started = utcnow()
+        timer = Timer()
+        if job.image is not None:
+            content = runtime.objects.get_image(job.image)
+            timer.lap("load")
+            item.durations_ms.update(timer.durations_ms)
+            return content
+        if job.image_url is None:
+            return INTERNAL
+        fetched = fetch_url(job.image_url, runtime.settings.fetch)
+        timer.lap("fetch")
+        format_name, _, _ = check_image(fetched.content, runtime.settings.image)
+        stored = runtime.objects.put_image(
+            fetched.content, BY_NAME[format_name].media_type, job.tenant_id
+        )
+        timer.lap("store")
+        item.job = job.model_copy(update={"image": stored})
+        item.image = stored.model_dump()
+        item.durations_ms.update(timer.durations_ms)
+        return fetched.content
+    except SoftTimeLimitExceeded:
+        raise
+    except Exception as error:  # sorted with every other outcome
+        return error
+
+
+def _record(
+    runtime: Runtime, task: Task, alone: TaskName, work: list[_Job], given_back: list[str]
+) -> None:
+    """Write the results in one bulk write; fail, retry or hand on the rest."""
+    successes = [item for item in work if isinstance(item.outcome, JobResult)]
+    endpoints = _endpoints(runtime, [item.job for item in successes])
+    writes = [_success(item, endpoints) for item in successes]
+    try:
+        ended = runtime.run(runtime.jobs.succeed_many(writes)) if writes else set()
+    except OUTAGES as error:
+        logger.warning("micro-batch: results could not be written: %s", error)
+        for item in successes:
+            item.outcome = _unavailable()
+        ended = set()
+    announce_ends(runtime, sorted(ended))
+    for item, write in zip(successes, writes, strict=True):
+        if item.job.id not in ended:
+            continue
+        if write.event_pending:
+            emit_job_event(runtime, item.job.id, endpoints.get(item.job.tenant_id))
+        else:
+            metrics.job_finished(_ended(item.job))
+    metrics.jobs_judged(task, len(ended))
+    for item in work:
+        outcome = item.outcome
+        if isinstance(outcome, JobResult) or outcome is None:
+            continue
+        if not _settle(runtime, task, alone, item, outcome):
+            given_back.append(item.request.id)
+
+
+def _settle(
+    runtime: Runtime, task: Task, alone: TaskName, item: _Job, error: BaseException
+) -> bool:
+    """Fail the job, or retry it alone; False when neither could be done."""
+    job_id = item.job.id
+    if isinstance(error, OUTAGES) and not isinstance(error, ServiceError):
+        logger.warning("job %s: storage unavailable: %s", job_id, error)
+        error = _unavailable()
+    elif not isinstance(error, ServiceError):
+        logger.error("job %s: unexpected error in %s", job_id, task.name, exc_info=error)
+        error = INTERNAL
+    if error.transient:
+        return _retry_alone(task, alone, item.request, job_id, error)
+    try:
+        metrics.job_failed(task, error.code)
+        fail_job(runtime, job_id, error)
+    except OUTAGES as outage:
+        logger.warning("job %s: its failure could not be recorded: %s", job_id, outage)
+        return False
+    return True
+
+
+def _retry_alone(
+    task: Task, alone: TaskName, request: SimpleRequest, job_id: str, error: ServiceError
+) -> bool:
+    """Send the job to its one-job task after the first retry's backoff."""
+    delay = backoff_s(0, get_settings().retry)
+    logger.warning("job %s: %s, retry in %.1fs", job_id, error.message, delay)
+    return _send_alone(task, alone, request, job_id, countdown=delay, retries=1)
+
+
+def _hand_on(
+    runtime: Runtime,
+    task: Task,
+    alone: TaskName,
+    request: SimpleRequest,
+    job_id: str,
+    *,
+    counted: bool,
+) -> bool:
+    """A redelivered job: count it, then send it to run alone (unless past the bound)."""
+    try:
+        if counted and not redelivery_allowed(runtime, job_id, task):
+            return True
+    except OUTAGES as error:
+        logger.warning("job %s: redelivery not counted: %s", job_id, error)
+        return False
+    return _send_alone(task, alone, request, job_id, countdown=None, retries=0)
+
+
+def _send_alone(
+    task: Task,
+    alone: TaskName,
+    request: SimpleRequest,
+    job_id: str,
+    *,
+    countdown: float | None,
+    retries: int,
+) -> bool:
+    queue = task_queue(alone, bulk=_is_bulk(request)).value
+    try:
+        task.app.send_task(
+            alone.value, args=[job_id], queue=queue, countdown=countdown, retries=retries
+        )
+    except OUTAGES as error:
+        logger.warning("job %s: could not be sent on: %s", job_id, error)
+        return False
+    return True
+
+
+def _endpoints(runtime: Runtime, jobs: list[Job]) -> dict[str, list[WebhookEndpoint] | None]:
+    """Each tenant's endpoints for `job.succeeded`, looked up once per micro-batch; None
+    where the lookup failed (the event is then kept pending and looked up again)."""
+    found: dict[str, list[WebhookEndpoint] | None] = {}
+    for tenant_id in {job.tenant_id for job in jobs}:
+        try:
+            found[tenant_id] = runtime.run(
+                runtime.webhooks.endpoints_for(EventType.JOB_SUCCEEDED, tenant_id)
+            )
+        except OUTAGES as error:
+            logger.warning("tenant %s: webhook endpoints not read: %s", tenant_id, error)
+            found[tenant_id] = None
+    return found
+
+
+def _success(item: _Job, endpoints: dict[str, list[WebhookEndpoint] | None]) -> Success:
+    job = item.job
+    assert isinstance(item.outcome, JobResult)
+    durations = dict(item.durations_ms)
+    if item.entry is not None:
+        durations.update(item.entry.timer.durations_ms)
+    fields: dict[str, object] = {f"durations_ms.{name}": ms for name, ms in durations.items()}
+    if item.image is not None:
+        fields["image"] = item.image
+        fields[f"timestamps.{JobStatus.FETCHING.value}"] = item.started
+    # When judging started, as the one-job tasks record it (the status itself is not written).
+    fields[f"timestamps.{JobStatus.INFERRING.value}"] = item.started
+    tenant_endpoints = endpoints.get(job.tenant_id)
+    wanted = tenant_endpoints is None or bool(tenant_endpoints)
+    wanted = wanted or job.callback_url is not None or job.batch_id is not None
+    return Success(job.id, item.outcome, fields, event_pending=wanted)
+
+
+def _ended(job: Job) -> Job:
+    stamps = {**job.timestamps, JobStatus.SUCCEEDED.value: utcnow()}
+    return job.model_copy(update={"status": JobStatus.SUCCEEDED, "timestamps": stamps})
+
+
+def _job_id(request: SimpleRequest) -> str | None:
+    args = request.args or ()
+    return args[0] if args and isinstance(args[0], str) else None
+
+
+def _redelivered(request: SimpleRequest) -> bool:
+    return bool((request.delivery_info or {}).get("redelivered"))
+
+
+def _is_bulk(request: SimpleRequest) -> bool:
+    return (request.delivery_info or {}).get("routing_key") in _BULK_QUEUES
+
+
+def _unavailable() -> TransientError:
+    return TransientError(ErrorCode.INTERNAL_ERROR, "a service the job needs was unavailable")
+
+
+def _slow_code(alone: TaskName) -> ErrorCode:
+    if alone is TaskName.FETCH_IMAGE:
+        return ErrorCode.FETCH_UNAVAILABLE
+    return ErrorCode.INFERENCE_UNAVAILABLE
