@@ -97,13 +97,32 @@ def run_micro_batch(requests: list[SimpleRequest], task: Task, alone: TaskName) 
     if not fresh:
         return given_back
     try:
+        _run_fresh(runtime, task, alone, fresh, given_back)
+    except Exception:
+        # A defect of the micro-batch itself: its jobs run alone, where whatever they
+        # meet is sorted as for any job (a job this run already ended is left as it is).
+        logger.exception("micro-batch of %d jobs failed; they run alone", len(fresh))
+        for job_id, request in fresh.items():
+            if not _send_alone(task, alone, request, job_id, countdown=None, retries=0):
+                given_back.append(request.id)
+    return given_back
+
+
+def _run_fresh(
+    runtime: Runtime,
+    task: Task,
+    alone: TaskName,
+    fresh: dict[str, SimpleRequest],
+    given_back: list[str],
+) -> None:
+    try:
         jobs = runtime.run(runtime.jobs.get_many(list(fresh)))
     except OUTAGES as error:
         logger.warning("micro-batch: the jobs could not be read: %s", error)
         for job_id, request in fresh.items():
             if not _retry_alone(task, alone, request, job_id, _unavailable()):
                 given_back.append(request.id)
-        return given_back
+        return
     work = [
         _Job(request, job, _is_bulk(request))
         for job_id, request in fresh.items()
@@ -118,7 +137,6 @@ def run_micro_batch(requests: list[SimpleRequest], task: Task, alone: TaskName) 
             if item.outcome is None or isinstance(item.outcome, JobResult):
                 item.outcome = too_slow
     _record(runtime, task, alone, work, given_back)
-    return given_back
 
 
 def _judge_all(runtime: Runtime, work: list[_Job]) -> None:

@@ -1,56 +1,24 @@
 """How a worker stage ends whatever happens, run in this process against the real servers:
 an unexpected exception, a task given back by lost workers, a job lost behind a backlog."""
 
-import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from celery import Task
 
-from devstack.servers import MongoServer, RedisServer, S3Server, TritonServer
-from devstack.stack import service_env
 from storage.errors import ErrorCode
 from storage.jobs import Job, JobStatus, Queue, SourceKind, TaskName, utcnow
+from tests.integration.conftest import BOUND
 from worker import tasks
 from worker.celery_app import app
 from worker.reconciler import reconcile, requeue_stuck_jobs
-from worker.runtime import Runtime, close_runtime, open_runtime
-from worker.settings import Settings
+from worker.runtime import Runtime
 
 pytestmark = pytest.mark.integration
 
-BOUND = 3
+
 URL = "https://images.example.com/a.jpg"
-
-
-@pytest.fixture
-def runtime(
-    redis_server: RedisServer,
-    mongo_server: MongoServer,
-    s3_server: S3Server,
-    triton_server: TritonServer,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Runtime]:
-    env = service_env(
-        redis_server.url, mongo_server.url, s3_server.endpoint, triton_server.grpc_url
-    )
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    # A database of the test's own: the reconciler looks at every stuck job.
-    monkeypatch.setenv("WORKER_MONGO__DATABASE", f"stages_{uuid.uuid4().hex[:12]}")
-    monkeypatch.setenv("WORKER_MAX_LOST_DELIVERIES", str(BOUND))
-    # A Redis database no worker of the session reads: the queues hold what the test sent.
-    broker_url = redis_server.url.rsplit("/", 1)[0] + "/13"
-    monkeypatch.setenv("WORKER_CELERY__BROKER_URL", broker_url)
-    settings = Settings()
-    monkeypatch.setattr(tasks, "get_settings", lambda: settings)
-    monkeypatch.setattr(app.conf, "broker_url", broker_url)
-    running = open_runtime(settings)
-    running.run(running.jobs.ensure_indexes())
-    yield running
-    close_runtime()
 
 
 def _queued_job(runtime: Runtime, **fields: Any) -> Job:
