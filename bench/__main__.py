@@ -20,13 +20,16 @@ from types import FrameType
 from typing import Any
 
 from bench import bulk, naive, ort_curve, pipeline, triton_alone
-from bench.images import ImageSet, build_images, serving
+from bench.costs import fixed_costs
+from bench.images import ImageSet, build_images, sample_crops, serving
 from bench.load import http_client
-from bench.report import draw_chart, summary_lines, targets
+from bench.report import draw_chart, summary_lines
 from bench.stack import RunningStack, local_stack, production_model
+from bench.targets import targets
 from devstack.stack import DEFAULT_WEIGHTS_DIR, REPO_ROOT, StackConfig, prepare_model_repository
 
 PARTS = ("ort", "triton", "naive", "pipeline", "bulk")
+IMAGE_SETS = ("photos", "crops")
 log = logging.getLogger("bench")
 
 
@@ -44,6 +47,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=64, help="requests in flight")
     parser.add_argument("--worker-concurrency", type=int, default=StackConfig.worker_concurrency)
     parser.add_argument("--only", nargs="+", choices=PARTS, default=list(PARTS))
+    parser.add_argument(
+        "--images",
+        nargs="+",
+        choices=IMAGE_SETS,
+        default=list(IMAGE_SETS),
+        help="photos: 0.5-2 Mpx JPEGs (the first set also drives the bulk figure); "
+        "crops: the 256 x 256 sample face crops, where the cost around the model shows",
+    )
+    parser.add_argument("--clients", type=int, default=16, help="closed-loop clients")
     parser.add_argument("--gateway", help="measure this running gateway instead of starting one")
     parser.add_argument("--mongo-url", help="with --gateway: read per-stage durations from here")
     parser.add_argument("--gateway-pid", type=int)
@@ -91,39 +103,22 @@ def machine() -> dict[str, Any]:
 async def _service_figures(
     args: argparse.Namespace,
     stack: RunningStack,
-    images: ImageSet,
-    image_url: str,
+    sets: dict[str, tuple[ImageSet, str]],
     results: dict[str, Any],
 ) -> None:
     headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
     async with http_client(
         stack.gateway_url, connections=args.concurrency, headers=headers
     ) as client:
-
-        async def jobs(count: int, rate_per_s: float | None, uploads_only: bool) -> dict[str, Any]:
-            return await pipeline.run_jobs(
-                client,
-                images,
-                image_url,
-                stack.mongo_url,
-                count,
-                rate_per_s=rate_per_s,
-                concurrency=args.concurrency,
-                uploads_only=uploads_only,
-                pids=stack.pids,
-            )
-
         if "pipeline" in args.only:
-            log.info("pipeline: %d jobs all at once", args.jobs)
-            runs: dict[str, Any] = {"all_at_once": await jobs(args.jobs, None, False)}
-            arrival = args.rate or max(1.0, round(0.7 * runs["all_at_once"]["images_per_s"]))
-            log.info("pipeline: %d jobs at %g/s", args.jobs, arrival)
-            runs["fixed_rate"] = await jobs(args.jobs, arrival, False)
-            log.info("pipeline: %d-upload burst", args.burst)
-            runs["burst_submit"] = await jobs(args.burst, None, True)
-            results["pipeline"] = runs
-            checkpoint(args.output, results)
+            for name, (images, image_url) in sets.items():
+                log.info("pipeline, %s", name)
+                _part(results, name)["pipeline"] = await _pipeline_runs(
+                    args, client, stack, images, image_url
+                )
+                checkpoint(args.output, results)
         if "bulk" in args.only:
+            images, image_url = next(iter(sets.values()))
             log.info("bulk: %d-row batch", args.batch_rows)
             memory_pids = {n: p for n, p in stack.pids.items() if n in ("gateway", "worker")}
             results["bulk"] = await bulk.drain(
@@ -137,6 +132,45 @@ async def _service_figures(
                 interactive_jobs=20 if args.quick else 120,
                 interactive_rate=4.0,
             )
+
+
+async def _pipeline_runs(
+    args: argparse.Namespace,
+    client: Any,
+    stack: RunningStack,
+    images: ImageSet,
+    image_url: str,
+) -> dict[str, Any]:
+    async def jobs(count: int, rate_per_s: float | None, uploads_only: bool) -> dict[str, Any]:
+        return await pipeline.run_jobs(
+            client,
+            images,
+            image_url,
+            stack.mongo_url,
+            count,
+            rate_per_s=rate_per_s,
+            concurrency=args.concurrency,
+            uploads_only=uploads_only,
+            pids=stack.pids,
+        )
+
+    log.info("pipeline: %d jobs all at once", args.jobs)
+    runs: dict[str, Any] = {"all_at_once": await jobs(args.jobs, None, False)}
+    log.info("pipeline: %d closed-loop clients", args.clients)
+    runs["closed_loop"] = await pipeline.closed_loop(
+        client, images, stack.mongo_url, clients=args.clients, count=args.jobs, pids=stack.pids
+    )
+    arrival = args.rate or max(1.0, round(0.7 * runs["all_at_once"]["images_per_s"]))
+    log.info("pipeline: %d jobs at %g/s", args.jobs, arrival)
+    runs["fixed_rate"] = await jobs(args.jobs, arrival, False)
+    log.info("pipeline: %d-upload burst", args.burst)
+    runs["burst_submit"] = await jobs(args.burst, None, True)
+    return runs
+
+
+def _part(results: dict[str, Any], name: str) -> dict[str, Any]:
+    """Where a set's figures go: the photos at the top (as before), others under their name."""
+    return results if name == "photos" else results.setdefault(name, {})
 
 
 def checkpoint(output: Path, results: dict[str, Any]) -> None:
@@ -155,12 +189,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     repository = prepare_model_repository(root, args.weights_dir, instances=os.cpu_count() or 1)
     model = production_model(root)
-    images = build_images(root / "images", args.weights_dir / "samples")
-    results["images"] = {
-        "distinct": len(images.names),
-        "mean_megapixels": images.mean_megapixels(),
-        "format": "JPEG q90",
+    samples = args.weights_dir / "samples"
+    builders = {
+        "photos": lambda: build_images(root / "images", samples),
+        "crops": lambda: sample_crops(samples),
     }
+    sets = {name: builders[name]() for name in args.images}
+    for name, images in sets.items():
+        _part(results, name)["images"] = {
+            "distinct": len(images.names),
+            "mean_megapixels": images.mean_megapixels(),
+            "format": "JPEG",
+        }
+        _part(results, name)["costs"] = fixed_costs(model, images)
     if "ort" in args.only:
         log.info("ONNX Runtime batch curve")
         results["ort_curve"] = ort_curve.batch_curve(model, duration)
@@ -170,19 +211,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         results["triton"] = triton_alone.measure(repository, root / "triton-alone", duration * 2)
         checkpoint(args.output, results)
     if "naive" in args.only:
-        log.info("naive baseline")
-        with naive.naive_server(model, root / "logs") as (url, pid):
-            pids = {"naive": pid}
-            results["naive"] = {
-                "throughput": asyncio.run(
-                    naive.drive(url, images, args.jobs, args.concurrency, pids)
-                ),
-                "burst": asyncio.run(naive.drive(url, images, args.burst, args.concurrency, pids)),
-            }
-        checkpoint(args.output, results)
+        for name, images in sets.items():
+            log.info("naive baseline, %s", name)
+            _part(results, name)["naive"] = _naive(args, model, images, root)
+            checkpoint(args.output, results)
     if {"pipeline", "bulk"} & set(args.only):
         with ExitStack() as context:
-            image_url = context.enter_context(serving(images))
+            served = {
+                name: (images, context.enter_context(serving(images)))
+                for name, images in sets.items()
+            }
             if args.gateway:
                 # A running stack: only the processes named on the command line.
                 named = {"gateway": args.gateway_pid, "worker": args.worker_pid}
@@ -198,10 +236,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     )
                 )
             results["worker_concurrency"] = args.worker_concurrency
-            asyncio.run(_service_figures(args, stack, images, image_url, results))
+            asyncio.run(_service_figures(args, stack, served, results))
     results["targets"] = targets(results)
     results["finished_at"] = datetime.now(UTC).isoformat()
     return results
+
+
+def _naive(args: argparse.Namespace, model: Path, images: ImageSet, root: Path) -> dict[str, Any]:
+    with naive.naive_server(model, root / "logs") as (url, pid):
+        pids = {"naive": pid}
+        return {
+            "throughput": asyncio.run(naive.drive(url, images, args.jobs, args.concurrency, pids)),
+            "closed_loop": asyncio.run(naive.drive(url, images, args.jobs, args.clients, pids)),
+            "burst": asyncio.run(naive.drive(url, images, args.burst, args.concurrency, pids)),
+        }
 
 
 def _interrupt(signum: int, _frame: FrameType | None) -> None:

@@ -89,6 +89,15 @@ def _photo(rng: np.random.Generator, width: int, height: int, face_path: Path | 
     return buffer.getvalue()
 
 
+def sample_crops(samples_dir: Path) -> ImageSet:
+    """The MesoNet sample face crops themselves (256 x 256 JPEGs): little to decode, so
+    the cost around the model shows."""
+    names = sorted(str(path.relative_to(samples_dir)) for path in samples_dir.glob("*/*.jpg"))
+    if not names:
+        raise FileNotFoundError(f"no sample crops under {samples_dir}")
+    return ImageSet(samples_dir, names)
+
+
 class _ImageHandler(BaseHTTPRequestHandler):
     images: ImageSet
 

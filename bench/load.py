@@ -80,10 +80,16 @@ def job_request(
 
 
 async def wait_for_jobs(
-    client: httpx.AsyncClient, job_ids: list[str], *, timeout_s: float, window: int = 4
+    client: httpx.AsyncClient,
+    job_ids: list[str],
+    *,
+    timeout_s: float,
+    window: int = 4,
+    reads: list[int] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Every job's final document. Polls the oldest unfinished jobs only: jobs finish in
-    roughly the order they were sent, so the poller costs about one GET per finished job."""
+    roughly the order they were sent, so the poller costs about one GET per finished job
+    (appended to `reads`: the database reads made for the benchmark, not by the pipeline)."""
     pending = list(job_ids)
     done: dict[str, dict[str, Any]] = {}
     deadline = time.monotonic() + timeout_s
@@ -92,6 +98,8 @@ async def wait_for_jobs(
             raise TimeoutError(f"{len(pending)} jobs unfinished after {timeout_s:.0f}s")
         head = pending[:window]
         responses = await asyncio.gather(*(client.get(f"/v1/jobs/{job_id}") for job_id in head))
+        if reads is not None:
+            reads.append(len(head))  # each a database read by the gateway
         finished = {
             job_id: response.json()
             for job_id, response in zip(head, responses, strict=True)

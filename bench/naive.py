@@ -87,6 +87,7 @@ async def drive(
         "concurrency": concurrency,
         "errors": count - len(ok),
         "images_per_s": rate(len(ok), elapsed),
+        "makespan_s": round(elapsed, 3),
         "response_ms": percentiles_ms([s.latency_s for s in ok]),
         **cpu,
     }

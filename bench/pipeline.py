@@ -6,6 +6,7 @@ benchmark knows where it is, else only the timestamps the API returns.
 """
 
 import asyncio
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +14,7 @@ import httpx
 import pymongo
 
 from bench.images import ImageSet
-from bench.load import Sent, job_request, send_all, wait_for_jobs
+from bench.load import MODE, Sent, job_request, send_all, wait_for_jobs
 from bench.processes import cpu_account
 from bench.stats import percentiles_ms, rate
 from storage.settings import MongoSettings
@@ -95,6 +96,8 @@ def summarize(sent: list[Sent], documents: list[dict[str, Any]]) -> dict[str, An
     per_job = [stage_seconds(doc) for doc in succeeded]
     return {
         "jobs": len(sent),
+        # From the first submit to the last result.
+        "makespan_s": round(last - first, 3),
         "submit_errors": sum(1 for s in sent if s.status != 202),
         "succeeded": len(succeeded),
         "failed": sum(1 for doc in documents if doc.get("status") == "failed"),
@@ -126,18 +129,79 @@ async def run_jobs(
     with cpu_account(pids or {}, cpu, count):
         sent = await send_all(request, count, concurrency=concurrency, rate_per_s=rate_per_s)
         ids = [s.body["id"] for s in sent if s.status == 202]
-        api_jobs = await wait_for_jobs(client, ids, timeout_s=max(300.0, count))
+        reads: list[int] = []
+        api_jobs = await wait_for_jobs(client, ids, timeout_s=max(300.0, count), reads=reads)
     ops_after = await asyncio.to_thread(mongo_ops, mongo_url)
     documents = await asyncio.to_thread(job_documents, mongo_url, api_jobs)
     summary = summarize(sent, documents)
     summary.update(cpu)
     if ops_after:
         # Every database operation per job, the benchmark's own polling (one read) included.
-        summary["mongo_ops_per_job"] = {
-            name: round((ops_after[name] - ops_before.get(name, 0)) / count, 2)
-            for name in ("insert", "query", "update", "delete", "getmore", "command")
-        }
+        summary["mongo_ops_per_job"] = ops = _ops_per_job(ops_before, ops_after, count)
+        # Less the reads that answered the benchmark's own polling.
+        summary["mongo_ops_per_job_pipeline"] = round(sum(ops.values()) - sum(reads) / count, 2)
     summary["arrival"] = (
         f"{rate_per_s:g}/s" if rate_per_s else f"all at once ({concurrency} in flight)"
     )
     return summary
+
+
+async def closed_loop(
+    client: httpx.AsyncClient,
+    images: ImageSet,
+    mongo_url: str | None,
+    *,
+    clients: int,
+    count: int,
+    pids: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    """`clients` users, each uploading an image and waiting for its result before sending
+    the next, as the client library does (a long-poll, `GET /v1/jobs/{id}?wait=`)."""
+    indexes = iter(images.take(count))
+    latencies: list[float] = []
+    failed = 0
+
+    async def user() -> None:
+        nonlocal failed
+        for index in indexes:
+            begin = time.perf_counter()
+            files = {"file": (f"{index}.jpg", images.content(index), "image/jpeg")}
+            submitted = await client.post("/v1/jobs", files=files, data={"mode": MODE})
+            if submitted.status_code != 202:
+                failed += 1
+                continue
+            job_id = submitted.json()["id"]
+            while True:
+                polled = await client.get(f"/v1/jobs/{job_id}", params={"wait": 30})
+                if polled.status_code == 200 and polled.json()["status"] in _ENDED:
+                    break
+            latencies.append(time.perf_counter() - begin)
+
+    cpu: dict[str, Any] = {}
+    ops_before = await asyncio.to_thread(mongo_ops, mongo_url)
+    with cpu_account(pids or {}, cpu, count):
+        started = time.perf_counter()
+        await asyncio.gather(*(user() for _ in range(clients)))
+        elapsed = time.perf_counter() - started
+    ops_after = await asyncio.to_thread(mongo_ops, mongo_url)
+    return {
+        "clients": clients,
+        "jobs": count,
+        "failed": failed,
+        "images_per_s": rate(len(latencies), elapsed),
+        "result_ms": percentiles_ms(latencies),
+        "mongo_ops_per_job": _ops_per_job(ops_before, ops_after, count),
+        **cpu,
+    }
+
+
+_ENDED = ("succeeded", "failed")
+
+
+def _ops_per_job(before: dict[str, int], after: dict[str, int], count: int) -> dict[str, float]:
+    if not after:
+        return {}
+    return {
+        name: round((after[name] - before.get(name, 0)) / count, 2)
+        for name in ("insert", "query", "update", "delete", "getmore", "command")
+    }

@@ -3,59 +3,7 @@
 from pathlib import Path
 from typing import Any
 
-from bench.stats import ratio
-
-
-def _at_least(numerator: float | None, denominator: float | None, floor: float) -> dict[str, Any]:
-    value = ratio(numerator, denominator)
-    return {"value": value, "target": f">= {floor:g}", "met": value is not None and value >= floor}
-
-
-def _get(results: dict[str, Any], *path: str) -> Any:
-    for key in path:
-        results = results.get(key) or {}
-    return results or None
-
-
-def targets(results: dict[str, Any]) -> dict[str, Any]:
-    """The issue's targets, each with the measured value and whether it is met."""
-    pipeline = _get(results, "pipeline", "all_at_once", "images_per_s")
-    naive_p99 = _get(results, "naive", "burst", "response_ms", "p99")
-    submit_p99 = _get(results, "pipeline", "burst_submit", "submit_ms", "p99")
-    checks: dict[str, Any] = {}
-    if pipeline:
-        ceiling = _get(results, "ort_curve", "best_images_per_s")
-        naive = _get(results, "naive", "throughput", "images_per_s")
-        if ceiling:
-            checks["pipeline_vs_ort_ceiling"] = _at_least(pipeline, ceiling, 0.7)
-        if naive:
-            checks["pipeline_vs_naive"] = _at_least(pipeline, naive, 0.8)
-    if naive_p99 and submit_p99:
-        checks["burst_submit_p99_vs_naive_response_p99"] = _at_least(naive_p99, submit_p99, 10)
-    gain = _get(results, "triton", "gain", "64")
-    if gain:
-        checks["dynamic_batching_gain_c64"] = {
-            "value": gain,
-            "curve_limit": batching_limit(results),
-            "mean_batch_size": _get(results, "triton", "dynamic_batching", "64", "mean_batch_size"),
-            "target": "measured and read against the batch-scaling curve",
-            "met": True,
-        }
-    return checks
-
-
-def batching_limit(results: dict[str, Any]) -> float | None:
-    """What batching can give on this model and these cores: the per-session-per-thread curve
-    at the batch size Triton formed, over its batch-1 point."""
-    curve_info = results.get("ort_curve", {})
-    triton = results.get("triton", {})
-    if not curve_info or not triton:
-        return None
-    cores = curve_info["cores"]
-    curve = curve_info["curves"][f"{cores} sessions x 1 thread"]
-    mean_batch = triton["dynamic_batching"]["64"].get("mean_batch_size") or 1
-    nearest = min(curve, key=lambda batch: abs(int(batch) - mean_batch))
-    return ratio(curve[nearest], curve["1"])
+from bench.targets import batching_limit, image_sets, orchestration
 
 
 def _line(label: str, value: Any) -> str:
@@ -97,67 +45,8 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
             )
         )
         lines.append(_line("gain the ORT curve allows at that batch size", batching_limit(results)))
-    pipeline = results.get("pipeline")
-    if pipeline:
-        lines.append("2. Pipeline end to end (half uploads, half URLs; mode whole_image):")
-        for key in ("all_at_once", "fixed_rate"):
-            run = pipeline.get(key)
-            if not run:
-                continue
-            lines.append(
-                _line(
-                    f"{run['jobs']} jobs, {run['arrival']}",
-                    f"{run['images_per_s']} images/s "
-                    f"({run['succeeded']} ok, {run['failed']} failed)",
-                )
-            )
-            if run.get("cpu_ms_per_image"):
-                cpu = ", ".join(f"{k} {v}" for k, v in run["cpu_ms_per_image"].items())
-                lines.append(_line("   CPU ms per image", cpu))
-            if run.get("mongo_ops_per_job"):
-                ops = ", ".join(f"{k} {v}" for k, v in run["mongo_ops_per_job"].items() if v)
-                lines.append(_line("   MongoDB operations per job", ops))
-            for stage, ms in run["stages_ms"].items():
-                if ms["n"]:
-                    lines.append(
-                        _line(f"   {stage} p50/p95/p99 ms", f"{ms['p50']}/{ms['p95']}/{ms['p99']}")
-                    )
-    naive = results.get("naive")
-    if naive:
-        run = naive["throughput"]
-        lines.append("3. Naive baseline (sync FastAPI + in-process ONNX Runtime):")
-        lines.append(
-            _line(
-                f"{run['requests']} requests, {run['concurrency']} in flight",
-                f"{run['images_per_s']} images/s",
-            )
-        )
-        if run.get("cpu_ms_per_image"):
-            cpu = ", ".join(f"{k} {v}" for k, v in run["cpu_ms_per_image"].items())
-            lines.append(_line("   CPU ms per image", cpu))
-        if pipeline and pipeline.get("all_at_once"):
-            lines.append(
-                _line(
-                    "pipeline / naive",
-                    ratio(pipeline["all_at_once"]["images_per_s"], run["images_per_s"]),
-                )
-            )
-    if pipeline and naive:
-        burst, naive_burst = pipeline.get("burst_submit"), naive.get("burst")
-        lines.append("4. Submit latency:")
-        if burst and naive_burst:
-            lines.append(
-                _line(
-                    f"gateway submit, {burst['jobs']}-image burst, p50/p99 ms",
-                    f"{burst['submit_ms']['p50']}/{burst['submit_ms']['p99']}",
-                )
-            )
-            lines.append(
-                _line(
-                    "naive response, same burst, p50/p99 ms",
-                    f"{naive_burst['response_ms']['p50']}/{naive_burst['response_ms']['p99']}",
-                )
-            )
+    for number, (name, part) in enumerate(image_sets(results).items(), start=2):
+        lines += _set_lines(number, name, part)
     bulk = results.get("bulk")
     if bulk:
         busy = bulk["interactive_during_drain"]
@@ -168,7 +57,7 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
             )
         )
         lines.append(
-            f"5. {bulk['rows']}-row CSV batch: drained in {bulk['drain_s']} s "
+            f"{bulk['rows']}-row CSV batch: drained in {bulk['drain_s']} s "
             f"({bulk['images_per_s']} images/s), counts {bulk['counts']}"
         )
         streamed = bulk.get("results_streamed")
@@ -215,6 +104,81 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
             lines.append(
                 _line(name, f"{check['value']} (target {check['target']}): {state}{extra}")
             )
+    return lines
+
+
+def _set_lines(number: int, name: str, part: dict[str, Any]) -> list[str]:
+    images = part.get("images") or {}
+    lines = [
+        f"{number}. {name} ({images.get('distinct')} distinct, "
+        f"{images.get('mean_megapixels')} Mpx mean), half uploads, half URLs, whole_image:"
+    ]
+    costs = part.get("costs")
+    if costs:
+        lines.append(
+            _line(
+                "   CPU ms per image: decode / model b1 / model b16",
+                f"{costs['decode_ms']} / {costs['model_ms_b1']} / {costs['model_ms_b16']}",
+            )
+        )
+    naive = part.get("naive") or {}
+    for key, label in (
+        ("throughput", "naive, 64 in flight"),
+        ("closed_loop", "naive, closed loop"),
+    ):
+        run = naive.get(key)
+        if run:
+            cpu = (run.get("cpu_ms_per_image") or {}).get("naive")
+            lines.append(_line(label, f"{run['images_per_s']} images/s, CPU {cpu} ms/image"))
+    runs = part.get("pipeline") or {}
+    for key in ("all_at_once", "closed_loop", "fixed_rate"):
+        run = runs.get(key)
+        if not run:
+            continue
+        label = (
+            f"service, {run.get('clients')} closed-loop clients (long-poll)"
+            if key == "closed_loop"
+            else f"service, {run.get('jobs')} jobs, {run.get('arrival')}"
+        )
+        ok = run.get("succeeded", run.get("jobs", 0) - run.get("failed", 0))
+        lines.append(_line(label, f"{run['images_per_s']} images/s ({ok} ok)"))
+        if run.get("cpu_ms_per_image"):
+            cpu = ", ".join(f"{k} {v}" for k, v in run["cpu_ms_per_image"].items())
+            lines.append(_line("   CPU ms per image", cpu))
+        if run.get("mongo_ops_per_job"):
+            ops = ", ".join(f"{k} {v}" for k, v in run["mongo_ops_per_job"].items() if v)
+            pipeline_ops = run.get("mongo_ops_per_job_pipeline")
+            extra = f" (the pipeline's own: {pipeline_ops})" if pipeline_ops is not None else ""
+            lines.append(_line("   MongoDB operations per job", ops + extra))
+        for stage, ms in (run.get("stages_ms") or {}).items():
+            if ms["n"]:
+                lines.append(
+                    _line(f"   {stage} p50/p95/p99 ms", f"{ms['p50']}/{ms['p95']}/{ms['p99']}")
+                )
+    spent = orchestration(part)
+    if spent:
+        lines.append(
+            _line(
+                "   orchestration CPU ms per image",
+                ", ".join(f"{k} {v}" for k, v in spent.items()),
+            )
+        )
+    burst, naive_burst = runs.get("burst_submit"), naive.get("burst")
+    if burst and naive_burst:
+        lines.append(
+            _line(
+                f"service submit, {burst.get('jobs')}-upload burst, p50/p99 ms; all done",
+                f"{burst['submit_ms']['p50']}/{burst['submit_ms']['p99']}; "
+                f"{burst.get('makespan_s')} s",
+            )
+        )
+        lines.append(
+            _line(
+                "naive response, same burst, p50/p99 ms; all done",
+                f"{naive_burst['response_ms']['p50']}/{naive_burst['response_ms']['p99']}; "
+                f"{naive_burst.get('makespan_s')} s",
+            )
+        )
     return lines
 
 

@@ -27,6 +27,17 @@ class ServerError(RuntimeError):
     """A server could not start, died, or did not become ready in time."""
 
 
+def compute_tier(command: list[str]) -> list[str]:
+    """`command` at a lower CPU priority (`nice -n 10`, which execs it: same process ID).
+
+    The local stack shares one machine's cores: the worker and Triton, which can use all of
+    them for long stretches, yield to the gateway, which must answer submissions at once.
+    Separate machines (Kubernetes, compose with CPU limits) need no such thing.
+    """
+    nice = shutil.which("nice")
+    return [nice, "-n", "10", *command] if nice else command
+
+
 def free_port() -> int:
     """A port nothing listens on now (a later bind can still lose a race, rarely)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

@@ -23,6 +23,7 @@ from devstack.process import (
     ManagedProcess,
     ServerError,
     ServiceProcess,
+    compute_tier,
     free_port,
     http_ready,
     http_status,
@@ -40,6 +41,7 @@ __all__ = [
     "ServerError",
     "ServiceProcess",
     "TritonServer",
+    "compute_tier",
     "free_port",
     "http_ready",
     "http_status",
@@ -232,21 +234,23 @@ class TritonServer(ManagedProcess):
         _install(stub, self.backend_dir / "python" / stub.name)
 
     def command(self) -> list[str]:
-        return [
-            str(_pytriton_dir() / "tritonserver" / "bin" / "tritonserver"),
-            f"--model-repository={self.model_repository}",
-            f"--backend-directory={self.backend_dir}",
-            f"--backend-config=python,shm-region-prefix-name={self.shm_prefix}",
-            *(f"--http-address={HOST}", f"--http-port={self.http_port}"),
-            *(f"--grpc-address={HOST}", f"--grpc-port={self.grpc_port}"),
-            *(f"--metrics-address={HOST}", f"--metrics-port={self.metrics_port}"),
-            # Explicit control (every model loaded at start) lets a failing model be reloaded.
-            "--model-control-mode=explicit",
-            "--load-model=*",
-            "--allow-gpu-metrics=false",
-            "--log-verbose=0",
-            "--exit-on-error=true",
-        ]
+        return compute_tier(
+            [
+                str(_pytriton_dir() / "tritonserver" / "bin" / "tritonserver"),
+                f"--model-repository={self.model_repository}",
+                f"--backend-directory={self.backend_dir}",
+                f"--backend-config=python,shm-region-prefix-name={self.shm_prefix}",
+                *(f"--http-address={HOST}", f"--http-port={self.http_port}"),
+                *(f"--grpc-address={HOST}", f"--grpc-port={self.grpc_port}"),
+                *(f"--metrics-address={HOST}", f"--metrics-port={self.metrics_port}"),
+                # Explicit control (every model loaded at start) lets a failing model be reloaded.
+                "--model-control-mode=explicit",
+                "--load-model=*",
+                "--allow-gpu-metrics=false",
+                "--log-verbose=0",
+                "--exit-on-error=true",
+            ]
+        )
 
     def is_ready(self) -> bool:
         if http_status(self.http_port, "/v2/health/ready") != 200:

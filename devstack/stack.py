@@ -23,6 +23,7 @@ from devstack.servers import (
     S3Server,
     ServiceProcess,
     TritonServer,
+    compute_tier,
     free_port,
     http_ready,
     log_line_ready,
@@ -170,7 +171,7 @@ def worker_process(
     command += ["-n", f"{name}@%h", "--loglevel", "INFO", "--without-mingle", "--without-gossip"]
     return ServiceProcess(
         name,
-        command,
+        compute_tier(command),
         log_path=log_dir / f"{name}.log",
         # `celery inspect ping` takes seconds; the worker logs "<name>@<host> ready." at once.
         ready=log_line_ready("ready."),

@@ -43,9 +43,8 @@ def create_app() -> Celery:
         # A task is acknowledged only when it ends; a worker dying mid-task gives it back.
         task_acks_late=True,
         task_reject_on_worker_lost=True,
-        # Enough messages held per pool process for one micro-batch each
-        # (worker.micro_batch_tasks): fewer would cap a micro-batch at the concurrency.
-        worker_prefetch_multiplier=settings.micro_batch.size,
+        # One unit of work per pool process: a task, or a micro-batch (worker.micro_batch).
+        worker_prefetch_multiplier=1,
         task_soft_time_limit=settings.task_time_limit_s,
         # The hard limit kills the process if the task ignores the soft one.
         task_time_limit=settings.task_time_limit_s + 30,

@@ -1,5 +1,5 @@
 """A Celery task that runs many messages at once: celery-batches' `Batches`, with the
-delivery guarantees of this service's other tasks.
+delivery guarantees and the queue priorities of this service's other tasks.
 
 The worker's main process buffers the task's messages and hands up to `flush_every` of them
 to one pool process together (or fewer, after `flush_interval` seconds). Each message is
@@ -8,6 +8,12 @@ it back; a run whose process died (out of memory, a decoder crash, the hard time
 gives every message back, marked redelivered, as `task_reject_on_worker_lost` does for a
 single task. `Batches` itself acknowledges a batch whose process died never, so that its
 messages would wait out the broker's visibility timeout (an hour).
+
+A micro-batch takes one prefetch slot, as one ordinary task does: a message waiting in the
+buffer takes none, and a flushed micro-batch gives back all but one of its messages' slots
+until it ends. So `worker_prefetch_multiplier` keeps its meaning (1: each pool process
+holds one unit of work), and every free slot is filled from the queues in priority order:
+maintenance and interactive jobs never wait behind a deep local buffer of bulk jobs.
 """
 
 from collections.abc import Collection
@@ -27,9 +33,29 @@ class MicroBatches(Batches):  # type: ignore[misc]
     # Task outcomes are counted per job (worker.metrics), not per run.
     counts_jobs = True
 
+    # The worker's consumer: its prefetch limit (`qos`) exists once it consumes.
+    _consumer: Any = None
+
+    def Strategy(self, task: Any, app: Any, consumer: Any) -> Any:  # Celery names it so
+        handler = super().Strategy(task, app, consumer)
+        self._consumer = consumer
+
+        def buffer(*args: Any, **kwargs: Any) -> Any:
+            consumer.qos.increment_eventually()  # a buffered message holds no slot
+            return handler(*args, **kwargs)
+
+        return buffer
+
     def flush(self, requests: Collection[Request]) -> Any:
         taken = list(requests)
         simple = [SimpleRequest.from_request(request) for request in taken]
+        qos = None if self._consumer is None else self._consumer.qos
+        if qos is not None:
+            qos.decrement_eventually()  # the micro-batch now holds one slot
+
+        def release() -> None:
+            if qos is not None and len(taken) > 1:
+                qos.decrement_eventually(len(taken) - 1)
 
         def on_return(given_back: Any) -> None:
             back = set(given_back or ())
@@ -38,10 +64,12 @@ class MicroBatches(Batches):  # type: ignore[misc]
                     request.reject(requeue=True)
                 else:
                     request.acknowledge()
+            release()
 
         def on_lost(_: ExceptionInfo) -> None:
             for request in taken:
                 request.reject(requeue=True)
+            release()
 
         return self._pool.apply_async(
             apply_batches_task,

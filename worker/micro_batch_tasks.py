@@ -319,6 +319,7 @@ def _success(item: _Job, endpoints: dict[str, list[WebhookEndpoint] | None]) -> 
     durations = dict(item.durations_ms)
     if item.entry is not None:
         durations.update(item.entry.timer.durations_ms)
+    metrics.observe_stages(durations)
     fields: dict[str, object] = {f"durations_ms.{name}": ms for name, ms in durations.items()}
     if item.image is not None:
         fields["image"] = item.image

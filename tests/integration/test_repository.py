@@ -8,7 +8,7 @@ from pymongo import AsyncMongoClient
 
 from storage.errors import ErrorCode
 from storage.jobs import ImageRef, Job, JobError, JobResult, JobStatus, SourceKind, Verdict
-from storage.repository import JobRepository, create_mongo_client
+from storage.repository import JobRepository, Success, create_mongo_client
 from storage.settings import MongoSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -83,7 +83,6 @@ async def test_a_second_result_is_refused(jobs: JobRepository) -> None:
 async def test_a_redelivered_stage_may_re_enter_but_never_skip(jobs: JobRepository) -> None:
     job = Job(source=SourceKind.URL, image_url="https://example.com/a.jpg")
     await jobs.insert(job)
-    assert not await jobs.succeed(job.id, _result())  # QUEUED cannot succeed
     assert await jobs.start_fetching(job.id)
     assert await jobs.start_fetching(job.id)  # redelivery re-enters
     assert await jobs.fail(job.id, JobError(code=ErrorCode.IMAGE_NOT_FOUND, message="404"))
@@ -105,3 +104,39 @@ async def test_open_jobs_are_counted_per_tenant(jobs: JobRepository) -> None:
     assert await jobs.count_open(tenant) == 2
     assert await jobs.fail(queued[0].id, JobError(code=ErrorCode.CANCELLED, message="x"))
     assert await jobs.count_open(tenant) == 1
+
+
+async def test_a_micro_batch_ends_its_jobs_in_one_write_and_loses_races(
+    jobs: JobRepository,
+) -> None:
+    queued, fetching, failed = (
+        Job(source=SourceKind.URL, image_url="https://example.com/a.jpg") for _ in range(3)
+    )
+    for job in (queued, fetching, failed):
+        await jobs.insert(job)
+    assert await jobs.start_fetching(fetching.id)
+    assert await jobs.fail(failed.id, JobError(code=ErrorCode.CANCELLED, message="x"))
+    outcomes = [
+        Success(job.id, _result(), {"durations_ms.decode": 1.5}, event_pending=False)
+        for job in (queued, fetching, failed)
+    ]
+    outcomes.append(Success("job_gone", _result(), {}, event_pending=False))
+
+    ended = await jobs.succeed_many(outcomes)
+
+    # Queued and fetching jobs end in one write; a job that ended first keeps its end.
+    assert ended == {queued.id, fetching.id}
+    for job in (queued, fetching):
+        loaded = await jobs.get(job.id)
+        assert loaded is not None
+        assert loaded.status is JobStatus.SUCCEEDED
+        assert loaded.result == _result()
+        assert loaded.durations_ms == {"decode": 1.5}
+        assert not loaded.event_pending
+    loaded = await jobs.get(failed.id)
+    assert loaded is not None
+    assert loaded.status is JobStatus.FAILED
+    assert await jobs.succeed_many([]) == set()
+    found = await jobs.get_many([queued.id, "job_gone"])
+    assert list(found) == [queued.id]
+    assert found[queued.id].metadata == {}  # not read: no stage needs it
