@@ -41,7 +41,10 @@ class MicroBatches(Batches):  # type: ignore[misc]
         self._consumer = consumer
 
         def buffer(*args: Any, **kwargs: Any) -> Any:
-            consumer.qos.increment_eventually()  # a buffered message holds no slot
+            # A buffered message holds no slot; applied now, not at the consumer loop's
+            # next pass, or the next message could not be fetched before the buffer flushes.
+            consumer.qos.increment_eventually()
+            consumer.qos.update()
             return handler(*args, **kwargs)
 
         return buffer

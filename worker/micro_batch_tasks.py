@@ -13,6 +13,7 @@ at most once and is itself failed `worker_lost` after the usual bound.
 """
 
 import logging
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -82,6 +83,7 @@ def run_micro_batch(requests: list[SimpleRequest], task: Task, alone: TaskName) 
     """Judge the requests' jobs; the IDs of the requests to give back to the broker (ones
     that could be neither finished nor handed on, in an outage)."""
     runtime = get_runtime(get_settings())
+    logger.debug("micro-batch of %d jobs", len(requests))
     given_back: list[str] = []
     fresh: dict[str, SimpleRequest] = {}
     for request in requests:
@@ -142,8 +144,14 @@ def _run_fresh(
 def _judge_all(runtime: Runtime, work: list[_Job]) -> None:
     """Every job's outcome: a result, or what stopped it."""
     settings = runtime.settings
-    with ThreadPoolExecutor(settings.micro_batch.io_threads) as pool:
-        contents = list(pool.map(lambda item: _content(runtime, item), work))
+    if len(work) == 1:
+        contents = [_content(runtime, work[0])]
+    else:
+        contents = list(
+            _io_pool(settings.micro_batch.io_threads).map(
+                lambda item: _content(runtime, item), work
+            )
+        )
     entries: list[Entry] = []
     for item, content in zip(work, contents, strict=True):
         if isinstance(content, BaseException):
@@ -164,6 +172,18 @@ def _judge_all(runtime: Runtime, work: list[_Job]) -> None:
     for item in work:
         if item.entry is not None:
             item.outcome = by_entry[id(item.entry)]
+
+
+_pools: dict[int, ThreadPoolExecutor] = {}
+
+
+def _io_pool(threads: int) -> ThreadPoolExecutor:
+    """This process's threads for downloads and object-store reads (made after the fork)."""
+    pid = os.getpid()
+    if pid not in _pools:
+        _pools.clear()
+        _pools[pid] = ThreadPoolExecutor(threads, thread_name_prefix="micro-batch-io")
+    return _pools[pid]
 
 
 def _content(runtime: Runtime, item: _Job) -> bytes | BaseException:
