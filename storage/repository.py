@@ -172,12 +172,11 @@ class JobRepository:
         document = await self._jobs.find_one({"_id": job_id})
         return None if document is None else _from_document(document)
 
-    async def get_many(self, job_ids: Sequence[str]) -> dict[str, Job]:
-        """The jobs that exist among `job_ids`, in one query, without their metadata (which
-        no stage reads) or any earlier result."""
-        cursor = self._jobs.find(
-            {"_id": {"$in": list(job_ids)}}, {"metadata": 0, "result": 0, "error": 0}
-        )
+    async def get_many(self, job_ids: Sequence[str], *, whole: bool = False) -> dict[str, Job]:
+        """The jobs that exist among `job_ids`, in one query; unless `whole`, without their
+        metadata (which no stage reads) or any earlier result."""
+        projection = None if whole else {"metadata": 0, "result": 0, "error": 0}
+        cursor = self._jobs.find({"_id": {"$in": list(job_ids)}}, projection)
         return {str(d["_id"]): _from_document(d) async for d in cursor}
 
     async def succeed_many(self, outcomes: Sequence[Success]) -> set[str]:
@@ -306,8 +305,11 @@ class JobRepository:
         return [str(document["_id"]) async for document in cursor]
 
     async def mark_event_emitted(self, job_id: str) -> None:
-        await self._jobs.update_one(
-            {"_id": job_id, "event_pending": True},
+        await self.mark_events_emitted([job_id])
+
+    async def mark_events_emitted(self, job_ids: Sequence[str]) -> None:
+        await self._jobs.update_many(
+            {"_id": {"$in": list(job_ids)}, "event_pending": True},
             {"$set": {"event_pending": False, "event_emitted_at": utcnow()}},
         )
 

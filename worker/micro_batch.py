@@ -13,7 +13,9 @@ A micro-batch takes one prefetch slot, as one ordinary task does: a message wait
 buffer takes none, and a flushed micro-batch gives back all but one of its messages' slots
 until it ends. So `worker_prefetch_multiplier` keeps its meaning (1: each pool process
 holds one unit of work), and every free slot is filled from the queues in priority order:
-maintenance and interactive jobs never wait behind a deep local buffer of bulk jobs.
+maintenance and interactive jobs never wait behind a deep local buffer of bulk jobs. A
+buffer that holds an interactive job is flushed before a bulk job would join it, so an
+interactive job never waits for a micro-batch of bulk jobs to be judged with it.
 """
 
 from collections.abc import Collection
@@ -23,6 +25,10 @@ from billiard.einfo import ExceptionInfo
 from celery.worker.request import Request
 from celery_batches import Batches, SimpleRequest
 from celery_batches.trace import apply_batches_task
+
+from storage.jobs import Queue
+
+BULK_QUEUES = frozenset({Queue.FETCH_BULK.value, Queue.INFERENCE_BULK.value})
 
 
 class MicroBatches(Batches):  # type: ignore[misc]
@@ -35,23 +41,31 @@ class MicroBatches(Batches):  # type: ignore[misc]
 
     # The worker's consumer: its prefetch limit (`qos`) exists once it consumes.
     _consumer: Any = None
+    # Whether the buffer holds a message of an interactive queue.
+    _interactive = False
 
     def Strategy(self, task: Any, app: Any, consumer: Any) -> Any:  # Celery names it so
         handler = super().Strategy(task, app, consumer)
         self._consumer = consumer
 
-        def buffer(*args: Any, **kwargs: Any) -> Any:
+        def buffer(message: Any, *args: Any, **kwargs: Any) -> Any:
             # A buffered message holds no slot; applied now, not at the consumer loop's
             # next pass, or the next message could not be fetched before the buffer flushes.
             consumer.qos.increment_eventually()
             consumer.qos.update()
-            return handler(*args, **kwargs)
+            bulk = (message.delivery_info or {}).get("routing_key") in BULK_QUEUES
+            if bulk and self._interactive:
+                # Interactive jobs are not kept waiting for a batch's bulk jobs.
+                self._do_flush()
+            self._interactive = self._interactive or not bulk
+            return handler(message, *args, **kwargs)
 
         return buffer
 
     def flush(self, requests: Collection[Request]) -> Any:
         taken = list(requests)
         simple = [SimpleRequest.from_request(request) for request in taken]
+        self._interactive = False
         qos = None if self._consumer is None else self._consumer.qos
         if qos is not None:
             qos.decrement_eventually()  # the micro-batch now holds one slot

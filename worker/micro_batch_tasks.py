@@ -22,27 +22,37 @@ from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery_batches import SimpleRequest
 
-from storage.errors import ErrorCode, ServiceError, TransientError
+from storage.errors import ServiceError, TransientError
 from storage.imageformat import BY_NAME
-from storage.jobs import Job, JobResult, JobStatus, Queue, TaskName, task_queue, utcnow
+from storage.jobs import Job, JobResult, JobStatus, TaskName, utcnow
 from storage.repository import Success
 from storage.webhooks import EventType, WebhookEndpoint
 from worker import metrics
 from worker.celery_app import app
+from worker.endpoint_cache import endpoint_cache
 from worker.fetch import fetch_url
 from worker.imaging import check_image
 from worker.job_ends import announce_ends
 from worker.micro_batch import MicroBatches
+from worker.micro_batch_exits import (
+    hand_on,
+    is_bulk,
+    job_id_of,
+    redelivered,
+    retry_alone,
+    send_alone,
+    slow_code,
+    unavailable,
+)
 from worker.reuse import reused_result
 from worker.runtime import Runtime, get_runtime
 from worker.scoring import Entry, Timer, score_images
 from worker.settings import get_settings
-from worker.tasks import INTERNAL, OUTAGES, backoff_s, fail_job, redelivery_allowed
-from worker.webhook_tasks import emit_job_event
+from worker.tasks import INTERNAL, OUTAGES, fail_job
+from worker.webhook_tasks import emit_job_events
 
 logger = logging.getLogger(__name__)
 _SETTINGS = get_settings().micro_batch
-_BULK_QUEUES = {Queue.FETCH_BULK.value, Queue.INFERENCE_BULK.value}
 
 
 @app.task(
@@ -87,12 +97,12 @@ def run_micro_batch(requests: list[SimpleRequest], task: Task, alone: TaskName) 
     given_back: list[str] = []
     fresh: dict[str, SimpleRequest] = {}
     for request in requests:
-        job_id = _job_id(request)
+        job_id = job_id_of(request)
         if job_id is None:
             logger.warning("message %s names no job; dropped", request.id)
-        elif _redelivered(request):
+        elif redelivered(request):
             # Its micro-batch was lost with its worker: from now on it runs alone.
-            if not _hand_on(runtime, task, alone, request, job_id, counted=True):
+            if not hand_on(runtime, task, alone, request, job_id, counted=True):
                 given_back.append(request.id)
         else:
             fresh[job_id] = request
@@ -105,7 +115,7 @@ def run_micro_batch(requests: list[SimpleRequest], task: Task, alone: TaskName) 
         # meet is sorted as for any job (a job this run already ended is left as it is).
         logger.exception("micro-batch of %d jobs failed; they run alone", len(fresh))
         for job_id, request in fresh.items():
-            if not _send_alone(task, alone, request, job_id, countdown=None, retries=0):
+            if not send_alone(task, alone, request, job_id, countdown=None, retries=0):
                 given_back.append(request.id)
     return given_back
 
@@ -122,11 +132,11 @@ def _run_fresh(
     except OUTAGES as error:
         logger.warning("micro-batch: the jobs could not be read: %s", error)
         for job_id, request in fresh.items():
-            if not _retry_alone(task, alone, request, job_id, _unavailable()):
+            if not retry_alone(task, alone, request, job_id, unavailable()):
                 given_back.append(request.id)
         return
     work = [
-        _Job(request, job, _is_bulk(request))
+        _Job(request, job, is_bulk(request))
         for job_id, request in fresh.items()
         if (job := jobs.get(job_id)) is not None and not job.status.terminal
     ]
@@ -134,7 +144,7 @@ def _run_fresh(
         _judge_all(runtime, work)
     except SoftTimeLimitExceeded:
         limit = runtime.settings.task_time_limit_s
-        too_slow = TransientError(_slow_code(alone), f"the task took longer than {limit:g}s")
+        too_slow = TransientError(slow_code(alone), f"the task took longer than {limit:g}s")
         for item in work:
             if item.outcome is None or isinstance(item.outcome, JobResult):
                 item.outcome = too_slow
@@ -144,34 +154,39 @@ def _run_fresh(
 def _judge_all(runtime: Runtime, work: list[_Job]) -> None:
     """Every job's outcome: a result, or what stopped it."""
     settings = runtime.settings
-    if len(work) == 1:
-        contents = [_content(runtime, work[0])]
+    # Stored images are looked up for an earlier identical one before they are loaded.
+    waiting = [item for item in work if item.job.image is None or not _reused(runtime, item)]
+    if len(waiting) == 1:
+        contents = [_content(runtime, waiting[0])]
     else:
-        contents = list(
-            _io_pool(settings.micro_batch.io_threads).map(
-                lambda item: _content(runtime, item), work
-            )
-        )
+        pool = _io_pool(settings.micro_batch.io_threads)
+        contents = list(pool.map(lambda item: _content(runtime, item), waiting))
     entries: list[Entry] = []
-    for item, content in zip(work, contents, strict=True):
+    for item, content in zip(waiting, contents, strict=True):
         if isinstance(content, BaseException):
             item.outcome = content
-            continue
-        try:
-            reused = reused_result(runtime, item.job)
-        except OUTAGES as error:
-            item.outcome = error
-            continue
-        if reused is not None:
-            item.outcome = reused
-            continue
-        item.entry = Entry(item.job, content, Timer())
-        entries.append(item.entry)
+        elif item.image is None or not _reused(runtime, item):  # fetched: now its bytes are known
+            item.entry = Entry(item.job, content, Timer())
+            entries.append(item.entry)
     outcomes = score_images(entries, runtime.detector, settings)
     by_entry = {id(entry): outcome for entry, outcome in zip(entries, outcomes, strict=True)}
     for item in work:
         if item.entry is not None:
             item.outcome = by_entry[id(item.entry)]
+
+
+def _reused(runtime: Runtime, item: _Job) -> bool:
+    """Whether the job got its outcome from an earlier identical image (or the lookup's
+    failure as its outcome)."""
+    try:
+        reused = reused_result(runtime, item.job)
+    except (ServiceError, *OUTAGES) as error:
+        item.outcome = error
+        return True
+    if reused is None:
+        return False
+    item.outcome = reused
+    return True
 
 
 _pools: dict[int, ThreadPoolExecutor] = {}
@@ -229,16 +244,18 @@ def _record(
     except OUTAGES as error:
         logger.warning("micro-batch: results could not be written: %s", error)
         for item in successes:
-            item.outcome = _unavailable()
+            item.outcome = unavailable()
         ended = set()
     announce_ends(runtime, sorted(ended))
+    with_events = []
     for item, write in zip(successes, writes, strict=True):
         if item.job.id not in ended:
             continue
         if write.event_pending:
-            emit_job_event(runtime, item.job.id, endpoints.get(item.job.tenant_id))
+            with_events.append(item.job.id)
         else:
             metrics.job_finished(_ended(item.job))
+    emit_job_events(runtime, with_events, endpoints)
     metrics.jobs_judged(task, len(ended))
     for item in work:
         outcome = item.outcome
@@ -255,12 +272,12 @@ def _settle(
     job_id = item.job.id
     if isinstance(error, OUTAGES) and not isinstance(error, ServiceError):
         logger.warning("job %s: storage unavailable: %s", job_id, error)
-        error = _unavailable()
+        error = unavailable()
     elif not isinstance(error, ServiceError):
         logger.error("job %s: unexpected error in %s", job_id, task.name, exc_info=error)
         error = INTERNAL
     if error.transient:
-        return _retry_alone(task, alone, item.request, job_id, error)
+        return retry_alone(task, alone, item.request, job_id, error)
     try:
         metrics.job_failed(task, error.code)
         fail_job(runtime, job_id, error)
@@ -270,63 +287,14 @@ def _settle(
     return True
 
 
-def _retry_alone(
-    task: Task, alone: TaskName, request: SimpleRequest, job_id: str, error: ServiceError
-) -> bool:
-    """Send the job to its one-job task after the first retry's backoff."""
-    delay = backoff_s(0, get_settings().retry)
-    logger.warning("job %s: %s, retry in %.1fs", job_id, error.message, delay)
-    return _send_alone(task, alone, request, job_id, countdown=delay, retries=1)
-
-
-def _hand_on(
-    runtime: Runtime,
-    task: Task,
-    alone: TaskName,
-    request: SimpleRequest,
-    job_id: str,
-    *,
-    counted: bool,
-) -> bool:
-    """A redelivered job: count it, then send it to run alone (unless past the bound)."""
-    try:
-        if counted and not redelivery_allowed(runtime, job_id, task):
-            return True
-    except OUTAGES as error:
-        logger.warning("job %s: redelivery not counted: %s", job_id, error)
-        return False
-    return _send_alone(task, alone, request, job_id, countdown=None, retries=0)
-
-
-def _send_alone(
-    task: Task,
-    alone: TaskName,
-    request: SimpleRequest,
-    job_id: str,
-    *,
-    countdown: float | None,
-    retries: int,
-) -> bool:
-    queue = task_queue(alone, bulk=_is_bulk(request)).value
-    try:
-        task.app.send_task(
-            alone.value, args=[job_id], queue=queue, countdown=countdown, retries=retries
-        )
-    except OUTAGES as error:
-        logger.warning("job %s: could not be sent on: %s", job_id, error)
-        return False
-    return True
-
-
 def _endpoints(runtime: Runtime, jobs: list[Job]) -> dict[str, list[WebhookEndpoint] | None]:
-    """Each tenant's endpoints for `job.succeeded`, looked up once per micro-batch; None
-    where the lookup failed (the event is then kept pending and looked up again)."""
+    """Each tenant's endpoints for `job.succeeded`, looked up once per micro-batch (and
+    kept while the tenant's endpoints do not change); None where the lookup failed (the
+    event is then kept pending and looked up again)."""
     found: dict[str, list[WebhookEndpoint] | None] = {}
     for tenant_id in {job.tenant_id for job in jobs}:
         try:
-            found[tenant_id] = runtime.run(
-                runtime.webhooks.endpoints_for(EventType.JOB_SUCCEEDED, tenant_id)
-            )
+            found[tenant_id] = endpoint_cache.endpoints(runtime, EventType.JOB_SUCCEEDED, tenant_id)
         except OUTAGES as error:
             logger.warning("tenant %s: webhook endpoints not read: %s", tenant_id, error)
             found[tenant_id] = None
@@ -355,26 +323,3 @@ def _success(item: _Job, endpoints: dict[str, list[WebhookEndpoint] | None]) -> 
 def _ended(job: Job) -> Job:
     stamps = {**job.timestamps, JobStatus.SUCCEEDED.value: utcnow()}
     return job.model_copy(update={"status": JobStatus.SUCCEEDED, "timestamps": stamps})
-
-
-def _job_id(request: SimpleRequest) -> str | None:
-    args = request.args or ()
-    return args[0] if args and isinstance(args[0], str) else None
-
-
-def _redelivered(request: SimpleRequest) -> bool:
-    return bool((request.delivery_info or {}).get("redelivered"))
-
-
-def _is_bulk(request: SimpleRequest) -> bool:
-    return (request.delivery_info or {}).get("routing_key") in _BULK_QUEUES
-
-
-def _unavailable() -> TransientError:
-    return TransientError(ErrorCode.INTERNAL_ERROR, "a service the job needs was unavailable")
-
-
-def _slow_code(alone: TaskName) -> ErrorCode:
-    if alone is TaskName.FETCH_IMAGE:
-        return ErrorCode.FETCH_UNAVAILABLE
-    return ErrorCode.INFERENCE_UNAVAILABLE

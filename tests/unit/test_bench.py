@@ -104,3 +104,21 @@ def test_targets_compare_measured_ratios() -> None:
     assert any("orchestration CPU" in line for line in summary_lines(results))
     lines = summary_lines({"machine": results["machine"], "targets": checks})
     assert any("all_at_once_vs_naive" in line and ": met" in line for line in lines)
+
+
+def test_stage_times_of_a_micro_batched_url_job() -> None:
+    job = {
+        "timestamps": {
+            "queued": "2026-01-01T00:00:00+00:00",
+            "fetching": "2026-01-01T00:00:00.100+00:00",
+            "inferring": "2026-01-01T00:00:00.100+00:00",
+            "succeeded": "2026-01-01T00:00:00.200+00:00",
+        },
+        "durations_ms": {"fetch": 20.0, "store": 10.0, "decode": 5.0, "inference": 40.0},
+    }
+    stages = stage_seconds(job)
+    assert stages["queue_wait"] == pytest.approx(0.1, abs=1e-6)
+    assert stages["store"] == pytest.approx(0.01, abs=1e-6)
+    # 100 ms judging less 75 ms timed: the write and the wait on its neighbours.
+    assert stages["write"] == pytest.approx(0.025, abs=1e-6)
+    assert stages["total"] == pytest.approx(0.2, abs=1e-6)

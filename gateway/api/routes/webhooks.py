@@ -1,11 +1,13 @@
 """`/v1/webhooks`: register endpoints for job events, rotate their secrets, read and rotate
 the tenant's callback secret, inspect and redeliver deliveries."""
 
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
+from redis.exceptions import RedisError
 
-from gateway.api.deps import ClientsDep, WebhooksDep
+from gateway.api.deps import Clients, ClientsDep, WebhooksDep
 from gateway.auth import AdminAccess, Principal
 from gateway.errors import ApiError
 from gateway.schemas import ErrorOut
@@ -17,6 +19,7 @@ from gateway.webhook_schemas import (
     WebhookOut,
     WebhookSecretOut,
 )
+from storage.endpoint_versions import version_key
 from storage.errors import ErrorCode
 from storage.jobs import TaskName
 from storage.netguard import validate_url
@@ -24,6 +27,7 @@ from storage.signing import new_secret
 from storage.webhook_repository import WebhookRepository
 from storage.webhooks import Delivery, DeliveryStatus, WebhookEndpoint
 
+logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut}}
@@ -71,6 +75,7 @@ async def create_webhook(
         secret=new_secret(),
     )
     await clients.webhooks.insert_endpoint(endpoint)
+    await _endpoints_changed(clients, principal.tenant_id)
     return WebhookSecretOut.with_secret(endpoint)
 
 
@@ -159,12 +164,11 @@ async def get_webhook(webhook_id: str, webhooks: WebhooksDep, principal: AdminAc
 
 
 @router.delete("/{webhook_id}", status_code=204, responses=_NOT_FOUND)
-async def delete_webhook(
-    webhook_id: str, webhooks: WebhooksDep, principal: AdminAccess
-) -> Response:
-    await _endpoint(webhooks, webhook_id, principal)
-    if not await webhooks.delete_endpoint(webhook_id):
+async def delete_webhook(webhook_id: str, clients: ClientsDep, principal: AdminAccess) -> Response:
+    await _endpoint(clients.webhooks, webhook_id, principal)
+    if not await clients.webhooks.delete_endpoint(webhook_id):
         raise ApiError(404, ErrorCode.WEBHOOK_NOT_FOUND, f"no webhook with id {webhook_id!r}")
+    await _endpoints_changed(clients, principal.tenant_id)
     return Response(status_code=204)
 
 
@@ -175,13 +179,23 @@ async def delete_webhook(
     summary="Take an endpoint disabled after failing (or a 410) back into use",
 )
 async def enable_webhook(
-    webhook_id: str, webhooks: WebhooksDep, principal: AdminAccess
+    webhook_id: str, clients: ClientsDep, principal: AdminAccess
 ) -> WebhookOut:
-    await _endpoint(webhooks, webhook_id, principal)
-    enabled = await webhooks.enable_endpoint(webhook_id)
+    await _endpoint(clients.webhooks, webhook_id, principal)
+    enabled = await clients.webhooks.enable_endpoint(webhook_id)
     if enabled is None:
         raise ApiError(404, ErrorCode.WEBHOOK_NOT_FOUND, f"no webhook with id {webhook_id!r}")
+    await _endpoints_changed(clients, principal.tenant_id)
     return WebhookOut.from_endpoint(enabled)
+
+
+async def _endpoints_changed(clients: Clients, tenant_id: str) -> None:
+    """Tell the workers that keep the tenant's endpoints to read them again."""
+    try:
+        await clients.redis.incr(version_key(tenant_id))
+    except RedisError as error:
+        # The workers' copies expire within seconds anyway.
+        logger.warning("endpoint version of %s not bumped: %r", tenant_id, error)
 
 
 @router.post(
