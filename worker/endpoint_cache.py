@@ -49,5 +49,14 @@ class EndpointCache:
         return endpoints
 
 
+def endpoints_changed(runtime: Runtime, tenant_id: str) -> None:
+    """Bump the tenant's version (an endpoint this worker disabled); never raises: the
+    copies expire anyway."""
+    try:
+        runtime.redis.incr(version_key(tenant_id))
+    except (RedisError, OSError) as error:
+        logger.warning("endpoint version of %s not bumped: %s", tenant_id, error)
+
+
 # One per worker process (a fork starts with its parent's, which is empty).
 endpoint_cache = EndpointCache()

@@ -8,6 +8,7 @@ and recorded, unsent, among the disabled endpoint's own deliveries.
 """
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from storage.jobs import utcnow
@@ -31,9 +32,11 @@ async def after_attempt(
     gone: bool,
     disable_after_s: float,
     now: datetime,
+    on_disabled: Callable[[WebhookEndpoint], None] | None = None,
 ) -> list[Delivery]:
     """Move the endpoint's failure clock after an attempt that was sent; the deliveries of
-    a `webhook.disabled` event when this attempt disabled it (to enqueue)."""
+    a `webhook.disabled` event when this attempt disabled it (to enqueue). `on_disabled`
+    hears of the endpoint this attempt disabled."""
     if delivered:
         if endpoint.failing_since is not None:
             await webhooks.mark_healthy(endpoint.id)
@@ -51,6 +54,8 @@ async def after_attempt(
     disabled = await webhooks.disable_endpoint(endpoint.id, reason)
     if disabled is None:  # disabled by a concurrent attempt, which announces it
         return []
+    if on_disabled is not None:
+        on_disabled(disabled)
     return await announce_disabled(webhooks, disabled)
 
 

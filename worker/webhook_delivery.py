@@ -20,6 +20,7 @@ from storage.webhooks import (
     WebhookEndpoint,
 )
 from worker import metrics
+from worker.endpoint_cache import endpoints_changed
 from worker.endpoint_health import after_attempt
 from worker.runtime import Runtime
 from worker.webhook_capacity import tenant_slot
@@ -116,6 +117,7 @@ def _send(runtime: Runtime, delivery: Delivery, number: int) -> Followup:
                 gone=decision.gone,
                 disable_after_s=settings.disable_after_s,
                 now=now,
+                on_disabled=lambda disabled: endpoints_changed(runtime, disabled.tenant_id),
             )
         )
     if not recorded or delay_s is None or held:
