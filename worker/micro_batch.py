@@ -41,8 +41,11 @@ class MicroBatches(Batches):  # type: ignore[misc]
 
     # The worker's consumer: its prefetch limit (`qos`) exists once it consumes.
     _consumer: Any = None
-    # Whether the buffer holds a message of an interactive queue.
+    # Whether the buffer holds a message of an interactive queue; how many of bulk ones.
     _interactive = False
+    _bulk = 0
+    # Bulk jobs a micro-batch takes at most (`flush_every`: jobs of any kind).
+    bulk_flush_every = 4
 
     def Strategy(self, task: Any, app: Any, consumer: Any) -> Any:  # Celery names it so
         handler = super().Strategy(task, app, consumer)
@@ -58,14 +61,20 @@ class MicroBatches(Batches):  # type: ignore[misc]
                 # Interactive jobs are not kept waiting for a batch's bulk jobs.
                 self._do_flush()
             self._interactive = self._interactive or not bulk
-            return handler(message, *args, **kwargs)
+            handled = handler(message, *args, **kwargs)
+            self._bulk += bulk
+            if self._bulk >= self.bulk_flush_every:
+                # Shorter micro-batches of bulk jobs: a pool process is free again sooner
+                # for an interactive job that arrives meanwhile.
+                self._do_flush()
+            return handled
 
         return buffer
 
     def flush(self, requests: Collection[Request]) -> Any:
         taken = list(requests)
         simple = [SimpleRequest.from_request(request) for request in taken]
-        self._interactive = False
+        self._interactive, self._bulk = False, 0
         qos = None if self._consumer is None else self._consumer.qos
         if qos is not None:
             qos.decrement_eventually()  # the micro-batch now holds one slot

@@ -59,6 +59,7 @@ _SETTINGS = get_settings().micro_batch
     name=TaskName.FETCH_IMAGES.value,
     base=MicroBatches,
     flush_every=_SETTINGS.size,
+    bulk_flush_every=_SETTINGS.bulk_size,
     flush_interval=_SETTINGS.flush_ms / 1000,
 )
 def fetch_images(requests: list[SimpleRequest]) -> list[str]:
@@ -70,6 +71,7 @@ def fetch_images(requests: list[SimpleRequest]) -> list[str]:
     name=TaskName.JUDGE_IMAGES.value,
     base=MicroBatches,
     flush_every=_SETTINGS.size,
+    bulk_flush_every=_SETTINGS.bulk_size,
     flush_interval=_SETTINGS.flush_ms / 1000,
 )
 def judge_images(requests: list[SimpleRequest]) -> list[str]:

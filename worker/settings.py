@@ -93,6 +93,9 @@ class MicroBatchSettings(BaseModel):
     and writes every result in one bulk write (worker.micro_batch_tasks)."""
 
     size: int = Field(default=16, ge=1, le=256)
+    # Jobs of bulk batches one micro-batch takes at most: fewer, so that a pool process is
+    # free again sooner for an interactive job (on a worker that serves both lanes).
+    bulk_size: int = Field(default=4, ge=1, le=256)
     # A partial micro-batch waits this long for more jobs before it runs.
     flush_ms: float = Field(default=10.0, gt=0)
     # Downloads and object-store reads in flight per pool process.
