@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from pymongo.asynchronous.database import AsyncDatabase
 
 from gateway.api.deps import Clients
-from gateway.api.routes import batches, health, jobs, models, webhooks
+from gateway.api.routes import batches, health, job_images, job_listing, jobs, models, webhooks
 from gateway.auth import authorize_submission, open_access
 from gateway.errors import install_error_handlers
 from gateway.idempotency import Idempotency
@@ -126,6 +126,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics, routes=app.router.routes)
     app.include_router(health.router)
     app.include_router(jobs.router)
+    app.include_router(job_listing.router)
+    app.include_router(job_images.router)
     app.include_router(models.router)
     app.include_router(webhooks.router)
     app.include_router(batches.router)

@@ -94,3 +94,13 @@ class ErrorOut(BaseModel):
 class ReadinessOut(BaseModel):
     status: str
     checks: dict[str, str]
+
+
+class JobPage(BaseModel):
+    """A page of `GET /v1/jobs`, newest first."""
+
+    items: list[JobOut]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page. Stable: "
+        "jobs created meanwhile never shift a page or repeat a job."
+    )

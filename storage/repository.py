@@ -14,6 +14,7 @@ from pymongo import ASCENDING, AsyncMongoClient, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
+from storage.job_listing import JobFilter, ensure_listing_indexes, list_jobs
 from storage.jobs import (
     ImageRef,
     Job,
@@ -74,6 +75,13 @@ class JobRepository:
         await self._jobs.create_index([("tenant_id", ASCENDING), ("status", ASCENDING)])
         await self._jobs.create_index([("tenant_id", ASCENDING), ("image.sha256", ASCENDING)])
         await self._jobs.create_index([("event_pending", ASCENDING), ("updated_at", ASCENDING)])
+        await ensure_listing_indexes(self._jobs)
+
+    async def page(
+        self, tenant_id: str, job_filter: JobFilter, *, limit: int, cursor: str | None = None
+    ) -> tuple[list[Job], str | None]:
+        """A page of the tenant's jobs, newest first (storage.job_listing)."""
+        return await list_jobs(self._jobs, tenant_id, job_filter, limit=limit, cursor=cursor)
 
     async def ping(self) -> None:
         await self._jobs.database.command("ping")

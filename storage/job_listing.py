@@ -1,0 +1,125 @@
+"""Listing a tenant's jobs, newest first, a page at a time.
+
+The order is (`created_at`, `_id`) descending, and a cursor names the last job of a page:
+the next page starts strictly after it, so jobs created meanwhile (newer, hence before
+it) never shift a page or repeat a job. Every filter has an index that starts with the
+tenant and ends with `created_at` (`ensure_listing_indexes`), so a page costs MongoDB a
+range scan of the index, whatever the tenant's size.
+"""
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+
+from storage.jobs import Job, JobStatus, Verdict
+
+Document = dict[str, Any]
+
+# The filters that each have an index of their own: (tenant, field, created_at, _id).
+INDEXED_FIELDS = ("status", "result.verdict", "model.name", "batch_id", "external_id")
+
+
+class CursorError(ValueError):
+    """A cursor this service did not make."""
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    status: JobStatus | None = None
+    verdict: Verdict | None = None
+    model: str | None = None
+    batch_id: str | None = None
+    external_id: str | None = None
+    # One `metadata` key and the text value it must have.
+    metadata: tuple[str, str] | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+    def query(self, tenant_id: str) -> Document:
+        query: Document = {"tenant_id": tenant_id}
+        exact = {
+            "status": None if self.status is None else self.status.value,
+            "result.verdict": None if self.verdict is None else self.verdict.value,
+            "model.name": self.model,
+            "batch_id": self.batch_id,
+            "external_id": self.external_id,
+        }
+        query.update({field: value for field, value in exact.items() if value is not None})
+        if self.metadata is not None:
+            key, value = self.metadata
+            query[f"metadata.{key}"] = value
+        created: Document = {}
+        if self.created_after is not None:
+            created["$gte"] = self.created_after
+        if self.created_before is not None:
+            created["$lt"] = self.created_before
+        if created:
+            query["created_at"] = created
+        return query
+
+
+def encode_cursor(job: Job) -> str:
+    moment = job.created_at.astimezone(UTC).isoformat()
+    return base64.urlsafe_b64encode(f"{moment}|{job.id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        moment, job_id = raw.split("|", 1)
+        created = datetime.fromisoformat(moment)
+    except (binascii.Error, UnicodeDecodeError, ValueError) as error:
+        raise CursorError("the cursor is not one this service made") from error
+    if created.tzinfo is None or not job_id:
+        raise CursorError("the cursor is not one this service made")
+    return created, job_id
+
+
+async def list_jobs(
+    jobs: AsyncCollection[Document],
+    tenant_id: str,
+    job_filter: JobFilter,
+    *,
+    limit: int,
+    cursor: str | None = None,
+) -> tuple[list[Job], str | None]:
+    """One page of the tenant's jobs, newest first, and the cursor of the next (None on
+    the last page). Raises CursorError for a cursor this service did not make."""
+    query = job_filter.query(tenant_id)
+    if cursor is not None:
+        created, job_id = decode_cursor(cursor)
+        after = {
+            "$or": [
+                {"created_at": {"$lt": created}},
+                {"created_at": created, "_id": {"$lt": job_id}},
+            ]
+        }
+        query = {"$and": [query, after]}
+    found = (
+        jobs.find(query).sort([("created_at", DESCENDING), ("_id", DESCENDING)]).limit(limit + 1)
+    )
+    page = [_job(document) async for document in found]
+    if len(page) <= limit:
+        return page, None
+    page = page[:limit]
+    return page, encode_cursor(page[-1])
+
+
+def _job(document: Document) -> Job:
+    fields = dict(document)
+    fields["id"] = fields.pop("_id")
+    return Job.model_validate(fields)
+
+
+async def ensure_listing_indexes(jobs: AsyncCollection[Document]) -> None:
+    # Ascending: MongoDB walks them backwards for the newest-first sort, as fast. (The local
+    # stand-in drops a range's boundary on a descending index.)
+    newest = [("created_at", ASCENDING), ("_id", ASCENDING)]
+    await jobs.create_index([("tenant_id", ASCENDING), *newest])
+    for field in INDEXED_FIELDS:
+        await jobs.create_index([("tenant_id", ASCENDING), (field, ASCENDING), *newest])
