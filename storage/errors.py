@@ -32,6 +32,8 @@ class ErrorCode(StrEnum):
     # `Idempotency-Key` reused with another request, or while its first request still runs.
     IDEMPOTENCY_KEY_MISMATCH = "idempotency_key_mismatch"
     IDEMPOTENCY_KEY_IN_USE = "idempotency_key_in_use"
+    # `GET /v1/jobs/{id}/image` before a URL job's image was fetched and stored.
+    IMAGE_NOT_STORED = "image_not_stored"
 
     # Job errors, recorded on a failed job by the workers.
     URL_FORBIDDEN = "url_forbidden"

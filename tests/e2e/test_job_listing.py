@@ -9,7 +9,7 @@ import pytest
 
 from devstack.process import ServiceProcess
 from tests.e2e.clients import CreateKey, api_client
-from tests.e2e.jobs import wait_for_job
+from tests.e2e.jobs import ImageServer, wait_for_job
 
 pytestmark = pytest.mark.e2e
 
@@ -79,7 +79,11 @@ def test_a_tenant_lists_its_jobs_newest_first_filtered_and_paged(
 
 
 def test_the_judged_image_comes_back_as_stored_and_only_to_its_tenant(
-    gateway: str, worker: ServiceProcess, create_key: CreateKey, samples_dir: Path
+    gateway: str,
+    worker: ServiceProcess,
+    create_key: CreateKey,
+    samples_dir: Path,
+    image_server: ImageServer,
 ) -> None:
     content = (samples_dir / "df/df00204.jpg").read_bytes()
     with api_client(gateway, key=create_key("submit", "read")) as api:
@@ -95,6 +99,12 @@ def test_the_judged_image_comes_back_as_stored_and_only_to_its_tenant(
         missing = api.get("/v1/jobs/job_nope/image")
         assert missing.status_code == 404
         assert missing.json()["error"]["code"] == "job_not_found"
+        # A URL job whose fetch failed never stored an image.
+        unfetched = api.post("/v1/jobs", json={"image_url": image_server.url("nope.jpg")})
+        assert wait_for_job(api, unfetched.json()["id"])["status"] == "failed"
+        none = api.get(f"/v1/jobs/{unfetched.json()['id']}/image")
+        assert none.status_code == 409
+        assert none.json()["error"]["code"] == "image_not_stored"
     with api_client(gateway, key=create_key("read")) as other:
         # Another tenant's job, listed or not, is as absent as one that never existed.
         assert other.get(f"/v1/jobs/{job_id}/image").status_code == 404

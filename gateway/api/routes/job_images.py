@@ -25,6 +25,7 @@ _IMAGE_TYPES = {"image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp
             "description": "The stored image, as judged (before any rotation or resizing).",
         },
         404: {"model": ErrorOut},
+        409: {"model": ErrorOut},
         503: {"model": ErrorOut},
     },
     summary="The image the job was judged on",
@@ -35,11 +36,12 @@ async def get_job_image(job_id: str, clients: ClientsDep, principal: ReadAccess)
     if job is None or job.tenant_id != principal.tenant_id:
         raise ApiError(404, ErrorCode.JOB_NOT_FOUND, f"no job with id {job_id!r}")
     if job.image is None:
-        raise ApiError(404, ErrorCode.IMAGE_NOT_FOUND, "the job holds no image (yet)")
+        # The job exists; its image does not yet (a URL job not fetched), or never will.
+        raise ApiError(409, ErrorCode.IMAGE_NOT_STORED, "the job holds no stored image (yet)")
     try:
         content = await anyio.to_thread.run_sync(clients.objects.get_image, job.image)
     except PermanentError as error:  # deleted by retention
-        raise ApiError(404, ErrorCode.IMAGE_NOT_FOUND, error.message) from error
+        raise ApiError(404, ErrorCode.IMAGE_MISSING, error.message) from error
     except (S3Error, Urllib3Error, OSError) as error:
         raise ApiError(
             503, ErrorCode.SERVICE_UNAVAILABLE, "the object store is unavailable; try again"
