@@ -32,12 +32,10 @@ def hand_on(
     alone: TaskName,
     request: SimpleRequest,
     job_id: str,
-    *,
-    counted: bool,
 ) -> bool:
     """A redelivered job: count it, then send it to run alone (unless past the bound)."""
     try:
-        if counted and not redelivery_allowed(runtime, job_id, task):
+        if not redelivery_allowed(runtime, job_id, task):
             return True
     except OUTAGES as error:
         logger.warning("job %s: redelivery not counted: %s", job_id, error)

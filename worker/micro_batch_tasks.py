@@ -23,20 +23,16 @@ from celery.exceptions import SoftTimeLimitExceeded
 from celery_batches import SimpleRequest
 
 from storage.errors import ServiceError, TransientError
-from storage.imageformat import BY_NAME
 from storage.jobs import Job, JobResult, JobStatus, TaskName, utcnow
 from storage.repository import Success
 from storage.webhooks import EventType, WebhookEndpoint
 from worker import metrics
 from worker.celery_app import app
 from worker.endpoint_cache import endpoint_cache
-from worker.fetch import fetch_url
-from worker.imaging import check_image
 from worker.job_ends import announce_ends
 from worker.micro_batch import MicroBatches
 from worker.micro_batch_exits import (
     hand_on,
-    is_bulk,
     job_id_of,
     redelivered,
     retry_alone,
@@ -48,7 +44,7 @@ from worker.reuse import reused_result
 from worker.runtime import Runtime, get_runtime
 from worker.scoring import Entry, Timer, score_images
 from worker.settings import get_settings
-from worker.tasks import INTERNAL, OUTAGES, fail_job
+from worker.tasks import INTERNAL, OUTAGES, ended_now, fail_job, fetch_and_store
 from worker.webhook_tasks import emit_job_events
 
 logger = logging.getLogger(__name__)
@@ -83,7 +79,6 @@ def judge_images(requests: list[SimpleRequest]) -> list[str]:
 class _Job:
     request: SimpleRequest
     job: Job
-    bulk: bool
     started: datetime = field(default_factory=utcnow)
     durations_ms: dict[str, float] = field(default_factory=dict)
     entry: Entry | None = None
@@ -104,7 +99,7 @@ def run_micro_batch(requests: list[SimpleRequest], task: Task, alone: TaskName) 
             logger.warning("message %s names no job; dropped", request.id)
         elif redelivered(request):
             # Its micro-batch was lost with its worker: from now on it runs alone.
-            if not hand_on(runtime, task, alone, request, job_id, counted=True):
+            if not hand_on(runtime, task, alone, request, job_id):
                 given_back.append(request.id)
         else:
             fresh[job_id] = request
@@ -138,7 +133,7 @@ def _run_fresh(
                 given_back.append(request.id)
         return
     work = [
-        _Job(request, job, is_bulk(request))
+        _Job(request, job)
         for job_id, request in fresh.items()
         if (job := jobs.get(job_id)) is not None and not job.status.terminal
     ]
@@ -171,10 +166,11 @@ def _judge_all(runtime: Runtime, work: list[_Job]) -> None:
             item.entry = Entry(item.job, content, Timer())
             entries.append(item.entry)
     outcomes = score_images(entries, runtime.detector, settings)
-    by_entry = {id(entry): outcome for entry, outcome in zip(entries, outcomes, strict=True)}
+    for entry, outcome in zip(entries, outcomes, strict=True):
+        entry.outcome = outcome
     for item in work:
         if item.entry is not None:
-            item.outcome = by_entry[id(item.entry)]
+            item.outcome = item.entry.outcome
 
 
 def _reused(runtime: Runtime, item: _Job) -> bool:
@@ -217,17 +213,11 @@ def _content(runtime: Runtime, item: _Job) -> bytes | BaseException:
             return content
         if job.image_url is None:
             return INTERNAL
-        fetched = fetch_url(job.image_url, runtime.settings.fetch)
-        timer.lap("fetch")
-        format_name, _, _ = check_image(fetched.content, runtime.settings.image)
-        stored = runtime.objects.put_image(
-            fetched.content, BY_NAME[format_name].media_type, job.tenant_id
-        )
-        timer.lap("store")
+        content, stored = fetch_and_store(runtime, job.image_url, job.tenant_id, timer)
         item.job = job.model_copy(update={"image": stored})
         item.image = stored.model_dump()
         item.durations_ms.update(timer.durations_ms)
-        return fetched.content
+        return content
     except SoftTimeLimitExceeded:
         raise
     except Exception as error:  # sorted with every other outcome
@@ -256,7 +246,7 @@ def _record(
         if write.event_pending:
             with_events.append(item.job.id)
         else:
-            metrics.job_finished(_ended(item.job))
+            metrics.job_finished(ended_now(item.job))
     emit_job_events(runtime, with_events, endpoints)
     metrics.jobs_judged(task, len(ended))
     for item in work:
@@ -320,8 +310,3 @@ def _success(item: _Job, endpoints: dict[str, list[WebhookEndpoint] | None]) -> 
     wanted = tenant_endpoints is None or bool(tenant_endpoints)
     wanted = wanted or job.callback_url is not None or job.batch_id is not None
     return Success(job.id, item.outcome, fields, event_pending=wanted)
-
-
-def _ended(job: Job) -> Job:
-    stamps = {**job.timestamps, JobStatus.SUCCEEDED.value: utcnow()}
-    return job.model_copy(update={"status": JobStatus.SUCCEEDED, "timestamps": stamps})

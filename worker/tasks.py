@@ -20,7 +20,7 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from storage.errors import ErrorCode, PermanentError, ServiceError, TransientError
 from storage.imageformat import BY_NAME
-from storage.jobs import Job, JobError, JobStatus, TaskName, utcnow
+from storage.jobs import ImageRef, Job, JobError, JobStatus, TaskName, utcnow
 from storage.webhooks import EventType
 from worker import metrics
 from worker.celery_app import app
@@ -161,16 +161,31 @@ def _fetch(runtime: Runtime, job_id: str) -> None:
     if job.image_url is None:
         raise PermanentError(ErrorCode.INVALID_REQUEST, "the job has no image URL")
     timer = Timer()
-    fetched = fetch_url(job.image_url, runtime.settings.fetch)
-    timer.lap("fetch")
+    content, image = fetch_and_store(runtime, job.image_url, job.tenant_id, timer)
     metrics.observe_stages(timer.durations_ms)
-    format_name, _, _ = check_image(fetched.content, runtime.settings.image)
-    media_type = BY_NAME[format_name].media_type
-    image = runtime.objects.put_image(fetched.content, media_type, job.tenant_id)
     fields = {"durations_ms.fetch": timer.durations_ms["fetch"]}
     if runtime.run(runtime.jobs.start_inferring(job_id, image, fields)):
         stored = job.model_copy(update={"status": JobStatus.INFERRING, "image": image})
-        _judge_in_fetch(runtime, stored, fetched.content)
+        _judge_in_fetch(runtime, stored, content)
+
+
+def fetch_and_store(
+    runtime: Runtime, url: str, tenant_id: str, timer: Timer
+) -> tuple[bytes, ImageRef]:
+    """Download the image (SSRF-safe), check its format and size from its header, and
+    store it under its hash; laps `fetch` and `store` on `timer`."""
+    fetched = fetch_url(url, runtime.settings.fetch)
+    timer.lap("fetch")
+    format_name, _, _ = check_image(fetched.content, runtime.settings.image)
+    image = runtime.objects.put_image(fetched.content, BY_NAME[format_name].media_type, tenant_id)
+    timer.lap("store")
+    return fetched.content, image
+
+
+def ended_now(job: Job) -> Job:
+    """The job as it is once its success was written (for `metrics.job_finished`)."""
+    stamps = {**job.timestamps, JobStatus.SUCCEEDED.value: utcnow()}
+    return job.model_copy(update={"status": JobStatus.SUCCEEDED, "timestamps": stamps})
 
 
 def _judge_in_fetch(runtime: Runtime, job: Job, content: bytes | None = None) -> None:
@@ -222,7 +237,4 @@ def _judge(runtime: Runtime, job: Job, content: bytes | None = None) -> None:
     if wanted:
         emit_job_event(runtime, job_id, endpoints)
     else:
-        ended = {**job.timestamps, JobStatus.SUCCEEDED.value: utcnow()}
-        metrics.job_finished(
-            job.model_copy(update={"status": JobStatus.SUCCEEDED, "timestamps": ended})
-        )
+        metrics.job_finished(ended_now(job))

@@ -7,6 +7,7 @@ that runs twice neither creates nor enqueues a second delivery.
 
 import json
 import logging
+from collections.abc import Callable
 
 from celery import Task
 from pymongo.errors import PyMongoError
@@ -45,16 +46,7 @@ def emit_job_event(
     event still pending is emitted again (creating a delivery twice is a no-op), a delivery
     never enqueued is enqueued. False when the event stays pending.
     """
-    try:
-        created = runtime.run(_emit(runtime, job_id, endpoints))
-    except Exception:
-        logger.exception("job %s: its event could not be emitted; it stays pending", job_id)
-        return False
-    try:
-        enqueue_deliveries(created)
-    except Exception:
-        logger.exception("job %s: a delivery could not be enqueued", job_id)
-    return True
+    return _emit_and_enqueue(runtime, [job_id], lambda _: endpoints)
 
 
 def emit_job_events(
@@ -65,38 +57,43 @@ def emit_job_events(
     tenant's subscribed endpoints, where already looked up. Never raises."""
     if not job_ids:
         return True
+    return _emit_and_enqueue(runtime, job_ids, lambda job: endpoints.get(job.tenant_id))
+
+
+EndpointsOf = Callable[[Job], list[WebhookEndpoint] | None]
+
+
+def _emit_and_enqueue(runtime: Runtime, job_ids: list[str], endpoints_of: EndpointsOf) -> bool:
     try:
-        created = runtime.run(_emit_many(runtime, job_ids, endpoints))
+        created = runtime.run(_emit(runtime, job_ids, endpoints_of))
     except Exception:
-        logger.exception(
-            "%d jobs: their events could not be emitted; they stay pending", len(job_ids)
-        )
+        logger.exception("jobs %s: their events could not be emitted; they stay pending", job_ids)
         return False
     try:
         enqueue_deliveries(created)
     except Exception:
-        logger.exception("%d jobs: a delivery could not be enqueued", len(job_ids))
+        logger.exception("jobs %s: a delivery could not be enqueued", job_ids)
     return True
 
 
-async def _emit_many(
-    runtime: Runtime, job_ids: list[str], endpoints: dict[str, list[WebhookEndpoint] | None]
-) -> list[Delivery]:
-    jobs = [job for job in (await runtime.jobs.get_many(job_ids, whole=True)).values()]
-    ended = [job for job in jobs if job.status.terminal]
+async def _emit(runtime: Runtime, job_ids: list[str], endpoints_of: EndpointsOf) -> list[Delivery]:
+    loaded = await runtime.jobs.get_many(job_ids, whole=True)
+    ended = [job for job in loaded.values() if job.status.terminal]
     created: list[Delivery] = []
     finished: dict[str, int] = {}
     for job in ended:
-        created += await _create_deliveries(runtime, job, endpoints.get(job.tenant_id))
+        created += await _create_deliveries(runtime, job, endpoints_of(job))
         if job.batch_id is not None:
             finished[job.batch_id] = finished.get(job.batch_id, 0) + 1
-    # Counted before the events are marked emitted, as `_emit` does.
+    # Counted before the events are marked emitted: a crash in between counts them twice,
+    # which costs one exact check, never a batch left incomplete.
     for batch_id, count in finished.items():
         if await runtime.batches.mark_finished(batch_id, count):
             created += await complete_if_done(
                 batch_id, runtime.batches, runtime.jobs, runtime.webhooks
             )
-    await runtime.jobs.mark_events_emitted([job.id for job in ended])
+    if ended:
+        await runtime.jobs.mark_events_emitted([job.id for job in ended])
     return created
 
 
@@ -125,23 +122,6 @@ async def event_endpoints(
     if endpoints or job.callback_url is not None or job.batch_id is not None:
         return endpoints
     return None
-
-
-async def _emit(
-    runtime: Runtime, job_id: str, endpoints: list[WebhookEndpoint] | None
-) -> list[Delivery]:
-    job = await runtime.jobs.get(job_id)
-    if job is None or not job.status.terminal:
-        return []
-    created = await _create_deliveries(runtime, job, endpoints)
-    # Counted before the event is marked emitted: a crash in between counts it twice, which
-    # costs one exact check, never a batch left incomplete.
-    if job.batch_id is not None and await runtime.batches.mark_finished(job.batch_id):
-        created += await complete_if_done(
-            job.batch_id, runtime.batches, runtime.jobs, runtime.webhooks
-        )
-    await runtime.jobs.mark_event_emitted(job_id)
-    return created
 
 
 async def _create_deliveries(
