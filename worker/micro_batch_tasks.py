@@ -13,8 +13,7 @@ at most once and is itself failed `worker_lost` after the usual bound.
 """
 
 import logging
-import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -153,11 +152,7 @@ def _judge_all(runtime: Runtime, work: list[_Job]) -> None:
     settings = runtime.settings
     # Stored images are looked up for an earlier identical one before they are loaded.
     waiting = [item for item in work if item.job.image is None or not _reused(runtime, item)]
-    if len(waiting) == 1:
-        contents = [_content(runtime, waiting[0])]
-    else:
-        pool = _io_pool(settings.micro_batch.io_threads)
-        contents = list(pool.map(lambda item: _content(runtime, item), waiting))
+    contents = _contents(runtime, waiting, settings.micro_batch.fetch_wait_s)
     entries: list[Entry] = []
     for item, content in zip(waiting, contents, strict=True):
         if isinstance(content, BaseException):
@@ -187,16 +182,22 @@ def _reused(runtime: Runtime, item: _Job) -> bool:
     return True
 
 
-_pools: dict[int, ThreadPoolExecutor] = {}
+class _Late(Exception):
+    """A download still running when the micro-batch went on without it."""
 
 
-def _io_pool(threads: int) -> ThreadPoolExecutor:
-    """This process's threads for downloads and object-store reads (made after the fork)."""
-    pid = os.getpid()
-    if pid not in _pools:
-        _pools.clear()
-        _pools[pid] = ThreadPoolExecutor(threads, thread_name_prefix="micro-batch-io")
-    return _pools[pid]
+def _contents(runtime: Runtime, waiting: list[_Job], wait_s: float) -> list[bytes | BaseException]:
+    """Every job's image bytes, fetched or loaded in parallel threads. A job whose download
+    is not done within `wait_s` is left behind (`_Late`) and runs alone: one tenant's slow
+    server never holds up the other jobs of the micro-batch, nor a pool's threads."""
+    if len(waiting) == 1:
+        return [_content(runtime, waiting[0])]
+    pool = ThreadPoolExecutor(len(waiting), thread_name_prefix="micro-batch-io")
+    futures = [pool.submit(_content, runtime, item) for item in waiting]
+    done, _ = wait(futures, timeout=wait_s)
+    # Threads still downloading finish on their own (their own timeouts bound them).
+    pool.shutdown(wait=False)
+    return [future.result() if future in done else _Late() for future in futures]
 
 
 def _content(runtime: Runtime, item: _Job) -> bytes | BaseException:
@@ -262,6 +263,9 @@ def _settle(
 ) -> bool:
     """Fail the job, or retry it alone; False when neither could be done."""
     job_id = item.job.id
+    if isinstance(error, _Late):
+        logger.info("job %s: its download is slow; it runs alone", job_id)
+        return send_alone(task, alone, item.request, job_id, countdown=None, retries=0)
     if isinstance(error, OUTAGES) and not isinstance(error, ServiceError):
         logger.warning("job %s: storage unavailable: %s", job_id, error)
         error = unavailable()

@@ -98,8 +98,9 @@ class MicroBatchSettings(BaseModel):
     bulk_size: int = Field(default=4, ge=1, le=256)
     # A partial micro-batch waits this long for more jobs before it runs.
     flush_ms: float = Field(default=10.0, gt=0)
-    # Downloads and object-store reads in flight per pool process.
-    io_threads: int = Field(default=8, ge=1)
+    # A download not done after this long leaves its micro-batch and runs alone (its own
+    # task, its own time limit): a slow server does not hold up the other jobs.
+    fetch_wait_s: float = Field(default=5.0, gt=0)
 
 
 class Settings(BaseSettings):

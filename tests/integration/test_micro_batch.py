@@ -5,6 +5,8 @@ Every case ends each job exactly as its one-job task would, or hands it to that 
 
 import base64
 import json
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +63,7 @@ def empty_queues(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(micro_batch_tasks, "get_settings", lambda: runtime.settings)
     with app.connection_for_write() as connection:
         client = connection.default_channel.client
-        client.delete(Queue.INFERENCE.value, Queue.INFERENCE_BULK.value)
+        client.delete(Queue.INFERENCE.value, Queue.INFERENCE_BULK.value, Queue.FETCH.value)
 
 
 @pytest.fixture
@@ -166,3 +168,36 @@ def test_a_defect_of_the_run_hands_every_job_on_alone(
 
     sent = _sent(Queue.INFERENCE)
     assert sorted(sent) == sorted((TaskName.RUN_INFERENCE.value, j.id, 0) for j in jobs)
+
+
+def test_a_slow_download_leaves_its_micro_batch_and_runs_alone(
+    runtime: Runtime, samples: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One tenant's slow server does not hold up another tenant's job."""
+    monkeypatch.setattr(runtime.settings.micro_batch, "fetch_wait_s", 0.5)
+    runtime.objects.ensure_bucket()
+    release = threading.Event()
+
+    def fetch_and_store(_: Runtime, url: str, tenant_id: str, timer: Any) -> Any:
+        if "slow" in url:
+            release.wait(10)  # a server that trickles its bytes
+        image = runtime.objects.put_image(samples["real"], "image/jpeg", tenant_id)
+        return samples["real"], image
+
+    monkeypatch.setattr(micro_batch_tasks, "fetch_and_store", fetch_and_store)
+    slow = Job(source=SourceKind.URL, image_url="https://a.example/slow.jpg", tenant_id="a")
+    fast = Job(source=SourceKind.URL, image_url="https://b.example/fast.jpg", tenant_id="b")
+    for job in (slow, fast):
+        runtime.run(runtime.jobs.insert(job))
+    fetch = app.tasks[TaskName.FETCH_IMAGES.value]
+    requests = [_request(job.id, queue=Queue.FETCH) for job in (slow, fast)]
+
+    started = time.monotonic()
+    given_back = micro_batch_tasks.run_micro_batch(requests, fetch, TaskName.FETCH_IMAGE)
+    release.set()
+
+    assert given_back == []
+    assert time.monotonic() - started < 5
+    assert _stored(runtime, fast.id).status is JobStatus.SUCCEEDED
+    assert _stored(runtime, slow.id).status is JobStatus.QUEUED
+    assert _sent(Queue.FETCH) == [(TaskName.FETCH_IMAGE.value, slow.id, 0)]
