@@ -19,7 +19,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import bulk, naive, ort_curve, pipeline, triton_alone
+from bench import bulk, listing, naive, ort_curve, pipeline, triton_alone
 from bench.costs import fixed_costs
 from bench.images import ImageSet, build_images, sample_crops, serving
 from bench.load import http_client
@@ -28,7 +28,7 @@ from bench.stack import RunningStack, local_stack, production_model
 from bench.targets import targets
 from devstack.stack import DEFAULT_WEIGHTS_DIR, REPO_ROOT, StackConfig, prepare_model_repository
 
-PARTS = ("ort", "triton", "naive", "pipeline", "bulk")
+PARTS = ("ort", "triton", "naive", "pipeline", "bulk", "listing")
 IMAGE_SETS = ("photos", "crops")
 log = logging.getLogger("bench")
 
@@ -209,6 +209,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if "triton" in args.only:
         log.info("Triton alone")
         results["triton"] = triton_alone.measure(repository, root / "triton-alone", duration * 2)
+        checkpoint(args.output, results)
+    if "listing" in args.only:
+        log.info("job listing at 10,000 and 100,000 jobs")
+        sizes = (1_000, 10_000) if args.quick else (10_000, 100_000)
+        results["listing"] = listing.on_own_server(root / "listing", sizes)
         checkpoint(args.output, results)
     if "naive" in args.only:
         for name, images in sets.items():

@@ -47,6 +47,7 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
         lines.append(_line("gain the ORT curve allows at that batch size", batching_limit(results)))
     for number, (name, part) in enumerate(image_sets(results).items(), start=2):
         lines += _set_lines(number, name, part)
+    lines += _listing_lines(results.get("listing"))
     bulk = results.get("bulk")
     if bulk:
         busy = bulk["interactive_during_drain"]
@@ -258,3 +259,15 @@ def draw_chart(results: dict[str, Any], path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+def _listing_lines(listing: dict[str, Any] | None) -> list[str]:
+    """`GET /v1/jobs` pages (median ms) by tenant size: flat when an index serves them."""
+    if not listing:
+        return []
+    lines = ["Job listing, median ms per page of 50, by the tenant's jobs:"]
+    sizes = list(listing)
+    for name in listing[sizes[0]]["page_ms"]:
+        figures = "  ".join(f"{size}: {listing[size]['page_ms'][name]}" for size in sizes)
+        lines.append(_line(name, figures))
+    return lines

@@ -11,7 +11,17 @@ from fastapi import FastAPI
 from pymongo.asynchronous.database import AsyncDatabase
 
 from gateway.api.deps import Clients
-from gateway.api.routes import batches, health, job_images, job_listing, jobs, models, webhooks
+from gateway.api.routes import (
+    batch_listing,
+    batches,
+    health,
+    job_images,
+    job_listing,
+    jobs,
+    models,
+    reviews,
+    webhooks,
+)
 from gateway.auth import authorize_submission, open_access
 from gateway.errors import install_error_handlers
 from gateway.idempotency import Idempotency
@@ -29,6 +39,7 @@ from storage.batches import BatchRepository
 from storage.objects import ObjectStore
 from storage.repository import JobRepository, create_mongo_client
 from storage.retention import Purger
+from storage.reviews import ReviewRepository
 from storage.webhook_repository import WebhookRepository
 
 logger = logging.getLogger(__name__)
@@ -55,6 +66,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await webhooks_repository.ensure_indexes()
         batches_repository = BatchRepository(mongo[settings.mongo.database])
         await batches_repository.ensure_indexes()
+        reviews_repository = ReviewRepository(database)
+        await reviews_repository.ensure_indexes()
         await anyio.to_thread.run_sync(objects.ensure_bucket)
         # Blocking: past the pool's connections a request waits its turn rather than failing.
         redis = aioredis.Redis.from_pool(
@@ -69,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             jobs=jobs_repository,
             webhooks=webhooks_repository,
             batches=batches_repository,
+            reviews=reviews_repository,
             objects=objects,
             tasks=TaskSender(create_producer(settings)),
             redis=redis,
@@ -128,8 +142,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(jobs.router)
     app.include_router(job_listing.router)
     app.include_router(job_images.router)
+    app.include_router(reviews.router)
     app.include_router(models.router)
     app.include_router(webhooks.router)
+    app.include_router(batch_listing.router)
     app.include_router(batches.router)
     install_openapi(app)
     # `/metrics` is served on the internal port only (gateway.internal).

@@ -123,9 +123,16 @@ class BatchRepository:
     def __init__(self, database: AsyncDatabase[Document]) -> None:
         self._batches = database["batches"]
 
+    @property
+    def database(self) -> AsyncDatabase[Document]:
+        return self._batches.database
+
     async def ensure_indexes(self) -> None:
         await self._batches.create_index([("created_at", ASCENDING)])
         await self._batches.create_index([("sealed", ASCENDING), ("updated_at", ASCENDING)])
+        # The listing (storage.batch_listing): a tenant's batches, newest first.
+        newest = [("created_at", ASCENDING), ("_id", ASCENDING)]
+        await self._batches.create_index([("tenant_id", ASCENDING), *newest])
 
     async def insert(self, batch: Batch) -> None:
         await self._batches.insert_one(_to_document(batch))

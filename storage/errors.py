@@ -34,6 +34,8 @@ class ErrorCode(StrEnum):
     IDEMPOTENCY_KEY_IN_USE = "idempotency_key_in_use"
     # `GET /v1/jobs/{id}/image` before a URL job's image was fetched and stored.
     IMAGE_NOT_STORED = "image_not_stored"
+    # A review or an explanation asked of a job with no result (not finished, or failed).
+    JOB_NOT_JUDGED = "job_not_judged"
 
     # Job errors, recorded on a failed job by the workers.
     URL_FORBIDDEN = "url_forbidden"

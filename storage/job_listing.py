@@ -17,11 +17,19 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
 from storage.jobs import Job, JobStatus, Verdict
+from storage.review_labels import ReviewLabel
 
 Document = dict[str, Any]
 
 # The filters that each have an index of their own: (tenant, field, created_at, _id).
-INDEXED_FIELDS = ("status", "result.verdict", "model.name", "batch_id", "external_id")
+INDEXED_FIELDS = (
+    "status",
+    "result.verdict",
+    "model.name",
+    "batch_id",
+    "external_id",
+    "review.label",
+)
 
 
 class CursorError(ValueError):
@@ -39,6 +47,8 @@ class JobFilter:
     metadata: tuple[str, str] | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
+    # True: jobs a reviewer labelled; False: jobs none did.
+    reviewed: bool | None = None
 
     def query(self, tenant_id: str) -> Document:
         query: Document = {"tenant_id": tenant_id}
@@ -53,6 +63,9 @@ class JobFilter:
         if self.metadata is not None:
             key, value = self.metadata
             query[f"metadata.{key}"] = value
+        if self.reviewed is not None:
+            labels = [label.value for label in ReviewLabel]
+            query["review.label"] = {"$in": labels} if self.reviewed else None
         created: Document = {}
         if self.created_after is not None:
             created["$gte"] = self.created_after
@@ -63,21 +76,50 @@ class JobFilter:
         return query
 
 
-def encode_cursor(job: Job) -> str:
-    moment = job.created_at.astimezone(UTC).isoformat()
-    return base64.urlsafe_b64encode(f"{moment}|{job.id}".encode()).decode().rstrip("=")
+def encode_cursor(created_at: datetime, item_id: str) -> str:
+    moment = created_at.astimezone(UTC).isoformat()
+    return base64.urlsafe_b64encode(f"{moment}|{item_id}".encode()).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        moment, job_id = raw.split("|", 1)
+        moment, item_id = raw.split("|", 1)
         created = datetime.fromisoformat(moment)
     except (binascii.Error, UnicodeDecodeError, ValueError) as error:
         raise CursorError("the cursor is not one this service made") from error
-    if created.tzinfo is None or not job_id:
+    if created.tzinfo is None or not item_id:
         raise CursorError("the cursor is not one this service made")
-    return created, job_id
+    return created, item_id
+
+
+async def newest_first(
+    collection: AsyncCollection[Document],
+    query: Document,
+    *,
+    limit: int,
+    cursor: str | None = None,
+    projection: Document | None = None,
+) -> tuple[list[Document], str | None]:
+    """One page of the documents `query` matches, newest first by (`created_at`, `_id`),
+    and the cursor of the next (None on the last page). Raises CursorError for a cursor
+    this service did not make."""
+    if cursor is not None:
+        created, item_id = decode_cursor(cursor)
+        after = {
+            "$or": [
+                {"created_at": {"$lt": created}},
+                {"created_at": created, "_id": {"$lt": item_id}},
+            ]
+        }
+        query = {"$and": [query, after]}
+    order = [("created_at", DESCENDING), ("_id", DESCENDING)]
+    found = collection.find(query, projection).sort(order).limit(limit + 1)
+    page = [document async for document in found]
+    if len(page) <= limit:
+        return page, None
+    page = page[:limit]
+    return page, encode_cursor(page[-1]["created_at"], str(page[-1]["_id"]))
 
 
 async def list_jobs(
@@ -88,26 +130,10 @@ async def list_jobs(
     limit: int,
     cursor: str | None = None,
 ) -> tuple[list[Job], str | None]:
-    """One page of the tenant's jobs, newest first, and the cursor of the next (None on
-    the last page). Raises CursorError for a cursor this service did not make."""
+    """One page of the tenant's jobs, newest first (`newest_first`)."""
     query = job_filter.query(tenant_id)
-    if cursor is not None:
-        created, job_id = decode_cursor(cursor)
-        after = {
-            "$or": [
-                {"created_at": {"$lt": created}},
-                {"created_at": created, "_id": {"$lt": job_id}},
-            ]
-        }
-        query = {"$and": [query, after]}
-    found = (
-        jobs.find(query).sort([("created_at", DESCENDING), ("_id", DESCENDING)]).limit(limit + 1)
-    )
-    page = [_job(document) async for document in found]
-    if len(page) <= limit:
-        return page, None
-    page = page[:limit]
-    return page, encode_cursor(page[-1])
+    page, next_cursor = await newest_first(jobs, query, limit=limit, cursor=cursor)
+    return [_job(document) for document in page], next_cursor
 
 
 def _job(document: Document) -> Job:

@@ -15,6 +15,7 @@ from storage.jobs import (
     SourceKind,
     Thresholds,
 )
+from storage.review_labels import ReviewSummary
 
 
 class ImageOut(BaseModel):
@@ -47,6 +48,10 @@ class JobOut(BaseModel):
     callback_url: str | None = Field(
         default=None, description="Where this job's events are also delivered."
     )
+    review: ReviewSummary | None = Field(
+        default=None, description="The latest reviewer's label, and whether the model agrees."
+    )
+    review_count: int = Field(default=0, description="How many reviews the job has had.")
     links: JobLinks
 
     @classmethod
@@ -67,6 +72,8 @@ class JobOut(BaseModel):
             result=job.result,
             error=job.error,
             callback_url=job.callback_url,
+            review=job.review,
+            review_count=job.review_count,
             links=JobLinks(self=job_path(job.id)),
         )
 

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from storage.errors import ErrorCode
+from storage.review_labels import ReviewSummary
 
 
 class JobStatus(StrEnum):
@@ -133,6 +134,11 @@ class JobResult(BaseModel):
     verdict: Verdict
     mode: DetectionMode = DetectionMode.WHOLE_IMAGE
     faces: list[FaceResult] = Field(default_factory=list)
+    image_size: tuple[int, int] | None = Field(
+        default=None,
+        description="Width and height of the upright image the face boxes are in (a very "
+        "large image is judged shrunk): scale the boxes by the shown size over this.",
+    )
     model_name: str
     model_version: str
     face_detector: str | None = Field(
@@ -212,6 +218,9 @@ class Job(BaseModel):
     # or that the reconciler sent again: past a bound the job fails `worker_lost`, so one
     # image that kills its worker cannot be redelivered forever.
     lost_deliveries: int = 0
+    # The latest reviewer's label (storage.reviews) and how many the job has had.
+    review: ReviewSummary | None = None
+    review_count: int = 0
 
 
 # Where each task runs: fetching and inference scale on their own.

@@ -3,8 +3,9 @@ it outlives the retention settings (the worker's periodic `purge_expired` task).
 
 Images are shared by the jobs of one tenant with identical bytes, so an object is deleted
 only when no job of its tenant still refers to it. A job's webhook deliveries carry its
-result in their bodies: they go with the job. A batch's rows file (normally deleted once
-its rows are read) goes with the batch.
+result in their bodies: they go with the job, as do its reviews and its explanations (their
+overlays, cut from the image, also go when the image expires). A batch's rows file
+(normally deleted once its rows are read) goes with the batch.
 
 A batch is marked cancelled before its jobs are deleted: a worker still reading its rows
 counts each chunk only on a batch that is there and not cancelled, and removes the jobs of
@@ -44,6 +45,7 @@ class Purger:
         self._jobs = database["jobs"]
         self._batches = database["batches"]
         self._deliveries = database["webhook_deliveries"]
+        self._reviews = database["reviews"]
         self._delete_objects = delete_objects
 
     async def delete_job(self, tenant_id: str, job_id: str) -> bool:
@@ -55,6 +57,7 @@ class Purger:
             return False
         await self._jobs.delete_one({"_id": job_id})
         await self._deliveries.delete_many({"job_id": job_id})
+        await self._reviews.delete_many({"job_id": job_id})
         sha256 = (document.get("image") or {}).get("sha256")
         if sha256:
             await self._release_images(tenant_id, [sha256])
@@ -153,6 +156,7 @@ class Purger:
             jobs += outcome.deleted_count
             removed = await self._deliveries.delete_many({"job_id": {"$in": ids}})
             deliveries += removed.deleted_count
+            await self._reviews.delete_many({"job_id": {"$in": ids}})
             by_tenant: dict[str, list[str]] = {}
             for document in documents:
                 sha256 = (document.get("image") or {}).get("sha256")

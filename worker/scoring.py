@@ -92,6 +92,8 @@ class Entry:
     inputs: npt.NDArray[np.uint8] | None = None
     rgb: npt.NDArray[np.uint8] | None = None
     faces: list[FaceBox] = field(default_factory=list)
+    # Width and height of the upright image the face boxes are in.
+    frame: tuple[int, int] | None = None
     face_detector: str | None = None
     outcome: JobResult | BaseException | None = None
 
@@ -210,6 +212,7 @@ def _crop(
         )
         found = [] if whole is None else [whole]
     entry.faces = found
+    entry.frame = (rgb.shape[1], rgb.shape[0])
     if not found:
         entry.outcome = JobResult(
             fake_probability=None,
@@ -218,6 +221,7 @@ def _crop(
             model_name=entry.model.name,
             model_version=detector.served_version(entry.model),
             face_detector=entry.face_detector,
+            image_size=entry.frame,
         )
     else:
         signature = detector.signature(entry.model)
@@ -282,5 +286,6 @@ def _result(
         verdict=thresholds.verdict(worst),
         faces=results,
         face_detector=entry.face_detector,
+        image_size=entry.frame,
         **common,
     )

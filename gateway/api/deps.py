@@ -8,6 +8,7 @@ import tritonclient.grpc.aio as triton_aio
 from fastapi import Depends, Request
 
 from gateway.batches import BatchSubmitter
+from gateway.errors import ApiError
 from gateway.job_ends import JobEndWatcher
 from gateway.jobs import Submitter
 from gateway.models import ModelCatalog
@@ -15,9 +16,12 @@ from gateway.producer import TaskSender
 from gateway.quota import OpenJobsQuota
 from gateway.settings import Settings
 from storage.batches import BatchRepository
+from storage.errors import ErrorCode
+from storage.jobs import Job
 from storage.objects import ObjectStore
 from storage.repository import JobRepository
 from storage.retention import Purger
+from storage.reviews import ReviewRepository
 from storage.webhook_repository import WebhookRepository
 
 
@@ -27,6 +31,7 @@ class Clients:
     jobs: JobRepository
     webhooks: WebhookRepository
     batches: BatchRepository
+    reviews: ReviewRepository
     objects: ObjectStore
     tasks: TaskSender
     redis: aioredis.Redis
@@ -70,3 +75,12 @@ ClientsDep = Annotated[Clients, Depends(get_clients)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 JobsDep = Annotated[JobRepository, Depends(get_jobs)]
 WebhooksDep = Annotated[WebhookRepository, Depends(get_webhooks)]
+
+
+async def owned_job(clients: Clients, job_id: str, tenant_id: str) -> Job:
+    """The tenant's job; 404 `job_not_found` for another tenant's job exactly as for one
+    that does not exist."""
+    job = await clients.jobs.get(job_id) if len(job_id) <= 64 else None
+    if job is None or job.tenant_id != tenant_id:
+        raise ApiError(404, ErrorCode.JOB_NOT_FOUND, f"no job with id {job_id!r}")
+    return job

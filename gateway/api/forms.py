@@ -1,8 +1,10 @@
 """Reading request bodies into validated models: JSON bodies and multipart form fields."""
 
 import json
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
 
+from fastapi import Query
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
 
@@ -49,3 +51,30 @@ def validated(model: type[M], data: bytes | dict[str, Any]) -> M:
             for e in error.errors()[:5]
         )
         raise ApiError(422, ErrorCode.INVALID_REQUEST, details) from error
+
+
+def iso_moment(name: str, value: str | None) -> datetime | None:
+    """An ISO 8601 time with a zone; numbers (which pydantic would read as Unix times) and
+    times without a zone are refused."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ApiError(422, ErrorCode.INVALID_REQUEST, f"{name}: an ISO 8601 time with a zone")
+    return moment
+
+
+# Query parameters every listing takes (`GET /v1/jobs`, `GET /v1/batches`).
+_TIME: dict[str, Any] = {"max_length": 64, "json_schema_extra": {"format": "date-time"}}
+Cursor = Annotated[
+    str | None, Query(max_length=256, description="`next_cursor` of the page before.")
+]
+CreatedAfter = Annotated[
+    str | None, Query(description="Created at or after (ISO 8601, with a zone).", **_TIME)
+]
+CreatedBefore = Annotated[
+    str | None, Query(description="Created before (ISO 8601, with a zone).", **_TIME)
+]

@@ -97,7 +97,7 @@ def test_request_bodies_have_examples(description: dict[str, Any]) -> None:
     ("method", "path", "allowed"),
     [
         ("PUT", "/v1/jobs/job_x", "DELETE, GET, HEAD"),
-        ("PATCH", "/v1/batches", "POST"),
+        ("PATCH", "/v1/batches", "GET, HEAD, POST"),
         ("POST", "/v1/webhooks/wh_1", "DELETE, GET, HEAD"),
         ("OPTIONS", "/v1/webhooks/callback-secret", "GET, HEAD"),
         ("PUT", "/healthz", "GET, HEAD"),

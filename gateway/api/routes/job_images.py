@@ -1,19 +1,25 @@
-"""`GET /v1/jobs/{id}/image`: the bytes the job was judged on, for a reviewer's screen."""
+"""`GET /v1/jobs/{id}/image`: the bytes the job was judged on, for a reviewer's screen, or
+one face of it (`?face=N`)."""
+
+from typing import Annotated
 
 import anyio.to_thread
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 from minio.error import S3Error
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from gateway.api.deps import ClientsDep
+from gateway.api.deps import ClientsDep, owned_job
 from gateway.auth import ReadAccess
 from gateway.errors import ApiError
+from gateway.face_crops import crop_face
 from gateway.schemas import ErrorOut
 from storage.errors import ErrorCode, PermanentError
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 _IMAGE_TYPES = {"image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp"}
+# Only images a worker decoded are cut (they passed its pixel limit); this is a backstop.
+_MAX_PIXELS = 100_000_000
 
 
 @router.get(
@@ -22,22 +28,31 @@ _IMAGE_TYPES = {"image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp
     responses={
         200: {
             "content": {media: {} for media in sorted(_IMAGE_TYPES)},
-            "description": "The stored image, as judged (before any rotation or resizing).",
+            "description": "The stored image, as judged (before any rotation or resizing); "
+            "with `face`, a PNG of that face, upright, with a margin, at most 512 px a side.",
         },
         404: {"model": ErrorOut},
         409: {"model": ErrorOut},
+        422: {"model": ErrorOut},
         503: {"model": ErrorOut},
     },
-    summary="The image the job was judged on",
+    summary="The image the job was judged on, or one of its faces",
 )
-async def get_job_image(job_id: str, clients: ClientsDep, principal: ReadAccess) -> Response:
-    job = await clients.jobs.get(job_id) if len(job_id) <= 64 else None
-    # Another tenant's job answers exactly like one that does not exist.
-    if job is None or job.tenant_id != principal.tenant_id:
-        raise ApiError(404, ErrorCode.JOB_NOT_FOUND, f"no job with id {job_id!r}")
+async def get_job_image(
+    job_id: str,
+    clients: ClientsDep,
+    principal: ReadAccess,
+    face: Annotated[
+        int | None, Query(ge=0, le=1000, description="A face's index in the job's result.")
+    ] = None,
+) -> Response:
+    job = await owned_job(clients, job_id, principal.tenant_id)
     if job.image is None:
         # The job exists; its image does not yet (a URL job not fetched), or never will.
         raise ApiError(409, ErrorCode.IMAGE_NOT_STORED, "the job holds no stored image (yet)")
+    faces = [] if job.result is None else job.result.faces
+    if face is not None and face >= len(faces):
+        raise ApiError(422, ErrorCode.INVALID_REQUEST, f"the job's result has {len(faces)} face(s)")
     try:
         content = await anyio.to_thread.run_sync(clients.objects.get_image, job.image)
     except PermanentError as error:  # deleted by retention
@@ -47,9 +62,16 @@ async def get_job_image(job_id: str, clients: ClientsDep, principal: ReadAccess)
             503, ErrorCode.SERVICE_UNAVAILABLE, "the object store is unavailable; try again"
         ) from error
     media_type = job.image.content_type
+    etag = job.image.sha256
+    if face is not None:
+        assert job.result is not None
+        frame = job.result.image_size
+        box = faces[face].box
+        content = await anyio.to_thread.run_sync(crop_face, content, box, frame, _MAX_PIXELS)
+        media_type, etag = "image/png", f"{etag}-face{face}-{'-'.join(map(str, box))}"
     headers = {
         # The bytes are stored under their SHA-256: they never change.
-        "ETag": f'"{job.image.sha256}"',
+        "ETag": f'"{etag}"',
         "Cache-Control": "private, max-age=86400, immutable",
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "default-src 'none'; sandbox",

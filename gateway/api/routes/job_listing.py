@@ -1,11 +1,11 @@
 """`GET /v1/jobs`: the tenant's jobs, newest first, filtered, a page at a time."""
 
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from gateway.api.deps import ClientsDep
+from gateway.api.forms import CreatedAfter, CreatedBefore, Cursor, iso_moment
 from gateway.auth import ReadAccess
 from gateway.errors import ApiError
 from gateway.schemas import ErrorOut, JobOut, JobPage
@@ -16,21 +16,6 @@ from storage.jobs import JobStatus, Verdict
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 _TEXT = {"min_length": 1, "max_length": 256}
-_TIME: dict[str, Any] = {"max_length": 64, "json_schema_extra": {"format": "date-time"}}
-
-
-def _moment(name: str, value: str | None) -> datetime | None:
-    """An ISO 8601 time with a zone; numbers (which pydantic would read as Unix times) and
-    times without a zone are refused."""
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
-        raise ApiError(422, ErrorCode.INVALID_REQUEST, f"{name}: an ISO 8601 time with a zone")
-    return moment
 
 
 @router.get(
@@ -43,9 +28,7 @@ async def list_jobs(
     clients: ClientsDep,
     principal: ReadAccess,
     limit: Annotated[int, Query(ge=1, le=200, description="Jobs per page.")] = 50,
-    cursor: Annotated[
-        str | None, Query(max_length=256, description="`next_cursor` of the page before.")
-    ] = None,
+    cursor: Cursor = None,
     status: JobStatus | None = None,
     verdict: Verdict | None = None,
     model: Annotated[str | None, Query(**_TEXT, description="Detector name.")] = None,
@@ -63,11 +46,10 @@ async def list_jobs(
     metadata_value: Annotated[
         str | None, Query(**_TEXT, description="...with this text value.")
     ] = None,
-    created_after: Annotated[
-        str | None, Query(description="Created at or after (ISO 8601, with a zone).", **_TIME)
-    ] = None,
-    created_before: Annotated[
-        str | None, Query(description="Created before (ISO 8601, with a zone).", **_TIME)
+    created_after: CreatedAfter = None,
+    created_before: CreatedBefore = None,
+    reviewed: Annotated[
+        bool | None, Query(description="Only jobs a reviewer labelled (true) or none did.")
     ] = None,
 ) -> JobPage:
     if (metadata_key is None) != (metadata_value is None):
@@ -81,8 +63,9 @@ async def list_jobs(
         batch_id=batch_id,
         external_id=external_id,
         metadata=None if metadata_key is None else (metadata_key, metadata_value or ""),
-        created_after=_moment("created_after", created_after),
-        created_before=_moment("created_before", created_before),
+        created_after=iso_moment("created_after", created_after),
+        created_before=iso_moment("created_before", created_before),
+        reviewed=reviewed,
     )
     try:
         jobs, next_cursor = await clients.jobs.page(
