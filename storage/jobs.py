@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from storage.errors import ErrorCode
+from storage.provenance import Provenance
 from storage.review_labels import ReviewSummary
 
 
@@ -148,6 +149,11 @@ class JobResult(BaseModel):
         default=None,
         description="The earlier job of the same tenant whose scores this result reuses: "
         "identical image bytes, judged by the same model version in the same mode.",
+    )
+    provenance: Provenance | None = Field(
+        default=None,
+        description="What the image's own metadata (C2PA manifest, EXIF) says of its "
+        "origin: claims of whoever wrote the file, not findings of the detector.",
     )
 
 

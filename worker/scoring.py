@@ -34,6 +34,7 @@ from worker.faces import (
 from worker.faces import whole_image_face as fallback_face
 from worker.imaging import decode_upright, resize_whole
 from worker.inference import DetectorClient, Prediction
+from worker.provenance import with_provenance
 from worker.settings import Settings
 
 
@@ -114,6 +115,11 @@ def score_images(
             by_model.setdefault(entry.model, []).append(entry)
     for model, group in by_model.items():
         _predict(model, group, detector, settings)
+    for entry in entries:  # what the file itself claims: read from the bytes, never failing
+        if isinstance(entry.outcome, JobResult):
+            entry.outcome = with_provenance(
+                entry.outcome, entry.content, settings.provenance, entry.timer.durations_ms
+            )
     return [e.outcome if e.outcome is not None else _INCOMPLETE for e in entries]
 
 

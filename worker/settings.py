@@ -13,6 +13,7 @@ from storage.settings import (
     VerdictSettings,
 )
 from worker.fetch import FetchSettings
+from worker.provenance import ProvenanceSettings
 from worker.webhooks import WebhookSettings
 
 
@@ -122,6 +123,7 @@ class Settings(BaseSettings):
     retention: RetentionSettings = RetentionSettings()
     metrics: MetricsSettings = MetricsSettings()
     micro_batch: MicroBatchSettings = MicroBatchSettings()
+    provenance: ProvenanceSettings = ProvenanceSettings()
     # A task running longer is interrupted and retried as a transient failure: the fetch
     # read timeout is per read, so a server trickling bytes would otherwise hold a worker.
     task_time_limit_s: float = Field(default=120.0, gt=0)
