@@ -14,6 +14,7 @@ from gateway.api.deps import Clients
 from gateway.api.routes import (
     batch_listing,
     batches,
+    explanations,
     health,
     job_images,
     job_listing,
@@ -36,6 +37,7 @@ from gateway.quota import OpenJobsQuota, unread_batch_rows
 from gateway.settings import Settings, get_settings
 from storage.api_keys import Document
 from storage.batches import BatchRepository
+from storage.explanations import ExplanationRepository
 from storage.objects import ObjectStore
 from storage.repository import JobRepository, create_mongo_client
 from storage.retention import Purger
@@ -68,6 +70,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await batches_repository.ensure_indexes()
         reviews_repository = ReviewRepository(database)
         await reviews_repository.ensure_indexes()
+        app.state.explanations = ExplanationRepository(database)
+        await app.state.explanations.ensure_indexes()
         await anyio.to_thread.run_sync(objects.ensure_bucket)
         # Blocking: past the pool's connections a request waits its turn rather than failing.
         redis = aioredis.Redis.from_pool(
@@ -142,6 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(jobs.router)
     app.include_router(job_listing.router)
     app.include_router(job_images.router)
+    app.include_router(explanations.router)
     app.include_router(reviews.router)
     app.include_router(models.router)
     app.include_router(webhooks.router)

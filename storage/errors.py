@@ -34,6 +34,9 @@ class ErrorCode(StrEnum):
     IDEMPOTENCY_KEY_IN_USE = "idempotency_key_in_use"
     # `GET /v1/jobs/{id}/image` before a URL job's image was fetched and stored.
     IMAGE_NOT_STORED = "image_not_stored"
+    # Explanations (`/v1/jobs/{id}/explanations`): none was asked for; not computed yet.
+    EXPLANATION_NOT_FOUND = "explanation_not_found"
+    EXPLANATION_NOT_READY = "explanation_not_ready"
     # A review or an explanation asked of a job with no result (not finished, or failed).
     JOB_NOT_JUDGED = "job_not_judged"
 
@@ -54,6 +57,9 @@ class ErrorCode(StrEnum):
     # The job's task was given back by a lost worker (its process died: out of memory, a
     # crash) more often than `WORKER_MAX_LOST_DELIVERIES`: the job is not tried again.
     WORKER_LOST = "worker_lost"
+    # The model takes too few inputs per request to judge a crop and its occluded copies
+    # in one request: no explanation is computed.
+    EXPLANATION_UNSUPPORTED = "explanation_unsupported"
     # A batch was cancelled while this job was still queued.
     CANCELLED = "cancelled"
 

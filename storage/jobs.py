@@ -76,6 +76,7 @@ class TaskName(StrEnum):
     EXPAND_BATCH = "worker.expand_batch"
     RESUME_BATCHES = "worker.resume_batches"
     SWEEP_DELIVERIES = "worker.sweep_deliveries"
+    EXPLAIN_JOB = "worker.explain_job"
 
 
 class Verdict(StrEnum):
@@ -242,6 +243,7 @@ TASK_QUEUES: dict[TaskName, Queue] = {
     TaskName.EXPAND_BATCH: Queue.BATCHES,
     TaskName.RESUME_BATCHES: Queue.MAINTENANCE,
     TaskName.SWEEP_DELIVERIES: Queue.MAINTENANCE,
+    TaskName.EXPLAIN_JOB: Queue.INFERENCE,
 }
 
 # Where a batch job's tasks run instead: behind every interactive job.

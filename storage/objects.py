@@ -28,6 +28,11 @@ def image_key(tenant_id: str, sha256: str) -> str:
     return f"images/{tenant_id}/{sha256[:2]}/{sha256}"
 
 
+def explanation_key(tenant_id: str, job_id: str, model_version: str, index: int) -> str:
+    """Where one face's overlay of an explanation lies (see storage.explanations)."""
+    return f"explanations/{tenant_id}/{job_id}/{model_version or '_'}/{index}.png"
+
+
 class ObjectStore:
     def __init__(self, settings: ObjectStoreSettings) -> None:
         self.bucket = settings.bucket
@@ -75,13 +80,24 @@ class ObjectStore:
         )
 
     def get_image(self, image: ImageRef) -> bytes:
+        return self._read(image.object_key, ErrorCode.IMAGE_MISSING, "the stored image")
+
+    def put_explanation(self, key: str, png: bytes) -> None:
+        self._client.put_object(
+            self.bucket, key, io.BytesIO(png), length=len(png), content_type="image/png"
+        )
+
+    def get_explanation(self, key: str) -> bytes:
+        """An overlay's PNG bytes; PermanentError `explanation_not_found` if it is gone."""
+        return self._read(key, ErrorCode.EXPLANATION_NOT_FOUND, "the explanation image")
+
+    def _read(self, key: str, missing: ErrorCode, what: str) -> bytes:
+        """The object's bytes; PermanentError `missing` when there is none."""
         try:
-            response = self._client.get_object(self.bucket, image.object_key)
+            response = self._client.get_object(self.bucket, key)
         except S3Error as error:
             if error.code == "NoSuchKey":
-                raise PermanentError(
-                    ErrorCode.IMAGE_MISSING, "the stored image no longer exists"
-                ) from error
+                raise PermanentError(missing, f"{what} no longer exists") from error
             raise
         try:
             return response.read()

@@ -23,6 +23,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from storage.explanations import delete_explanations
 from storage.jobs import utcnow
 from storage.objects import image_key
 
@@ -47,6 +48,7 @@ class Purger:
         self._deliveries = database["webhook_deliveries"]
         self._reviews = database["reviews"]
         self._delete_objects = delete_objects
+        self._database = database
 
     async def delete_job(self, tenant_id: str, job_id: str) -> bool:
         """Delete the job, its deliveries and its image (unless another job shares it)."""
@@ -58,6 +60,7 @@ class Purger:
         await self._jobs.delete_one({"_id": job_id})
         await self._deliveries.delete_many({"job_id": job_id})
         await self._reviews.delete_many({"job_id": job_id})
+        await self._delete_explanations([job_id])
         sha256 = (document.get("image") or {}).get("sha256")
         if sha256:
             await self._release_images(tenant_id, [sha256])
@@ -136,6 +139,8 @@ class Purger:
         await self._jobs.update_many(
             {"_id": {"$in": ids}}, {"$set": {"image": None, "image_purged_at": utcnow()}}
         )
+        # An explanation's overlays show the faces of the image: they go with it.
+        await self._delete_explanations(ids)
         deleted = 0
         for tenant_id, hashes in by_tenant.items():
             deleted += await self._release_images(tenant_id, hashes)
@@ -156,6 +161,7 @@ class Purger:
             jobs += outcome.deleted_count
             removed = await self._deliveries.delete_many({"job_id": {"$in": ids}})
             deliveries += removed.deleted_count
+            await self._delete_explanations(ids)
             await self._reviews.delete_many({"job_id": {"$in": ids}})
             by_tenant: dict[str, list[str]] = {}
             for document in documents:
@@ -167,6 +173,11 @@ class Purger:
             if len(documents) < size:
                 break
         return PurgeCounts(jobs=jobs, images=images, deliveries=deliveries)
+
+    async def _delete_explanations(self, job_ids: list[str]) -> None:
+        keys = await delete_explanations(self._database, job_ids)
+        if keys:
+            await self._delete_objects(keys)
 
     async def _release_images(self, tenant_id: str, hashes: Sequence[str]) -> int:
         """Delete the tenant's objects for `hashes` that no job of it still refers to."""

@@ -24,6 +24,7 @@ def create_app() -> Celery:
             "worker.retention",
             "worker.batch_tasks",
             "worker.reconciler",
+            "worker.explanation_tasks",
         ],
     )
     reconciler = settings.reconciler
