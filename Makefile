@@ -23,7 +23,21 @@ $(DEV_STAMP): $(LOCAL_STAMP)
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(DEV_STAMP)
 
-install: $(DEV_STAMP)
+# The console's browser tests drive Debian's chromium (Playwright never downloads one).
+CHROMIUM ?= /usr/bin/chromium
+
+install: $(DEV_STAMP) $(CHROMIUM)
+
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "Installing chromium with apt-get"; \
+	  apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+	else \
+	  echo "$(CHROMIUM) is missing (the console tests need it): sudo apt-get install chromium" >&2; \
+	  exit 1; \
+	fi
+
 
 $(BENCH_STAMP): $(LOCAL_STAMP)
 	$(PY) -m pip install -q -e '.[bench]'
@@ -39,7 +53,7 @@ up: $(LOCAL_STAMP)
 	$(PY) -m devstack up
 
 ## Run every test: unit, integration (real servers) and end to end.
-test: $(DEV_STAMP)
+test: $(DEV_STAMP) $(CHROMIUM)
 	$(PY) -m pytest
 
 unit: $(DEV_STAMP)

@@ -14,6 +14,7 @@ from gateway.api.deps import Clients
 from gateway.api.routes import (
     batch_listing,
     batches,
+    console,
     explanations,
     health,
     job_images,
@@ -152,6 +153,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(batch_listing.router)
     app.include_router(batches.router)
+    app.include_router(console.router)
     install_openapi(app)
     # `/metrics` is served on the internal port only (gateway.internal).
     return app
