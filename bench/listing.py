@@ -19,7 +19,7 @@ from typing import Any
 from pymongo import AsyncMongoClient
 
 from devstack.servers import MongoServer
-from storage.job_listing import JobFilter, encode_cursor
+from storage.job_listing import JobFilter, encode_cursor, listing_plan
 from storage.jobs import Job, JobResult, JobStatus, SourceKind, Verdict
 from storage.repository import JobRepository
 from storage.review_labels import Agreement, ReviewLabel, ReviewSummary
@@ -108,6 +108,17 @@ async def measure(mongo_url: str, sizes: tuple[int, ...]) -> dict[str, Any]:
             "insert_s": round(time.perf_counter() - started, 1),
             "page_ms": await _figures(jobs, size),
         }
+    # The index each page walks, and whether the server sorts after it (MongoDB does not).
+    results["plans"] = {
+        name: dict(
+            zip(
+                ("index", "sorts_in_memory"),
+                await listing_plan(database["jobs"], TENANT, f),
+                strict=True,
+            )
+        )
+        for name, f in _FILTERS.items()
+    }
     await client.drop_database(database.name)
     await client.close()
     return results

@@ -266,7 +266,7 @@ def _listing_lines(listing: dict[str, Any] | None) -> list[str]:
     if not listing:
         return []
     lines = ["Job listing, median ms per page of 50, by the tenant's jobs:"]
-    sizes = list(listing)
+    sizes = [size for size in listing if size != "plans"]
     for name in listing[sizes[0]]["page_ms"]:
         figures = "  ".join(f"{size}: {listing[size]['page_ms'][name]}" for size in sizes)
         lines.append(_line(name, figures))
