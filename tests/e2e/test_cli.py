@@ -1,111 +1,156 @@
-"""The client library and the `deepfake` command against the running service."""
+"""The `deepfake` command against the running service."""
 
-import asyncio
+import csv
 import json
+import socket
+import threading
+import time
 from pathlib import Path
 
 import pytest
+from deepfake_client import DetectionClient
+from deepfake_client.cli import main
 
-from client.api import ApiError, AsyncDetectionClient, DetectionClient
-from client.cli import main
 from tests.e2e.clients import ADMIN_KEY
+from tests.e2e.jobs import ImageServer
 
 pytestmark = pytest.mark.e2e
 
 Capture = pytest.CaptureFixture[str]
 
 
-def test_scan_a_folder_to_jsonl(
-    gateway: str,
-    worker: object,
-    samples_dir: Path,
-    tmp_path: Path,
-    capsys: Capture,
+def deepfake(gateway: str, *args: str) -> int:
+    return main(["--api", gateway, "--api-key", ADMIN_KEY, *args])
+
+
+def test_scan_a_folder_to_jsonl_and_resume(
+    gateway: str, worker: object, samples_dir: Path, tmp_path: Path, capsys: Capture
 ) -> None:
     out = tmp_path / "results.jsonl"
-    code = main(
-        [
-            "--api",
-            gateway,
-            "--api-key",
-            ADMIN_KEY,
-            "scan",
-            str(samples_dir),
-            "--format",
-            "jsonl",
-            "-o",
-            str(out),
-        ]
-    )
-    assert code == 0
+    assert deepfake(gateway, "scan", str(samples_dir), "--format", "jsonl", "-o", str(out)) == 0
     records = [json.loads(line) for line in out.read_text().splitlines()]
     verdicts: dict[str, set[str]] = {Path(r["source"]).parent.name: set() for r in records}
     for record in records:
         verdicts[Path(record["source"]).parent.name].add(record["verdict"])
+        assert record["job"]["id"] == record["job_id"]
     assert verdicts == {"df": {"fake"}, "real": {"real"}}
     assert "4/4" in capsys.readouterr().err  # the progress bar
+
+    # A re-run (after an interruption, say) scans only what the file lacks.
+    kept = out.read_text().splitlines()[:3]
+    out.write_text("\n".join(kept) + "\n")
+    assert deepfake(gateway, "scan", str(samples_dir), "--format", "jsonl", "-o", str(out)) == 0
+    assert "3 already in" in capsys.readouterr().err
+    sources = [json.loads(line)["source"] for line in out.read_text().splitlines()]
+    assert sorted(sources) == sorted(str(p) for p in samples_dir.glob("*/*.jpg"))
 
 
 def test_scan_prints_a_table_and_fails_on_a_failed_job(
     gateway: str, worker: object, capsys: Capture
 ) -> None:
-    code = main(
-        [
-            *("--api", gateway, "--api-key", ADMIN_KEY),
-            *("scan", "http://127.0.0.1:9/nothing.jpg", "--mode", "whole_image"),
-        ]
-    )
+    code = deepfake(gateway, "scan", "http://127.0.0.1:9/nothing.jpg", "--mode", "whole_image")
     assert code == 1
     assert "failed" in capsys.readouterr().out
 
 
-def test_no_wait_returns_queued_jobs(
+def test_no_wait_writes_queued_jobs_as_csv(
     gateway: str, worker: object, samples_dir: Path, capsys: Capture
 ) -> None:
-    assert (
-        main(
-            [
-                "--api",
-                gateway,
-                "--api-key",
-                ADMIN_KEY,
-                "scan",
-                str(samples_dir / "df"),
-                "--no-wait",
-                "--format",
-                "csv",
-            ]
-        )
-        == 0
-    )
+    code = deepfake(gateway, "scan", str(samples_dir / "df"), "--no-wait", "--format", "csv")
+    assert code == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("source,job_id,status")
     assert len(lines) == 3
+    with DetectionClient(gateway, api_key=ADMIN_KEY) as api:
+        for row in csv.DictReader(lines):
+            api.wait(row["job_id"])
 
 
-def test_the_clients_submit_wait_and_report_errors(
-    gateway: str, worker: object, samples_dir: Path
+def test_batch_follows_and_appends_results_once(
+    gateway: str, worker: object, image_server: ImageServer, tmp_path: Path, capsys: Capture
 ) -> None:
-    crop = samples_dir / "real" / "real00240.jpg"
-    with DetectionClient(gateway, api_key=ADMIN_KEY) as client:
-        job = client.wait(client.submit_file(crop, mode="whole_image").id)
-        assert job.result is not None
-        assert job.result.verdict == "real"
-        assert {m.name for m in client.list_models()} >= {"deepfake_detector"}
-        with pytest.raises(ApiError) as caught:
-            client.get_job("job_missing")
-        assert (caught.value.status_code, caught.value.code) == (404, "job_not_found")
-        once = client.submit_file(crop, idempotency_key="client-once", mode="whole_image")
-        again = client.submit_file(crop, idempotency_key="client-once", mode="whole_image")
-        assert again.id == once.id
-        client.delete_job(once.id)
-        with pytest.raises(ApiError):
-            client.get_job(once.id)
+    url = image_server.url("real/real00240.jpg")
+    rows = tmp_path / "rows.csv"
+    rows.write_text("image_url,external_id\n" + "".join(f"{url},r{n}\n" for n in range(5)))
+    out = tmp_path / "results.csv"
+    args = ("batch", str(rows), "-o", str(out), "--format", "csv", "--mode", "whole_image")
+    assert deepfake(gateway, *args, "--interval", "0.2") == 0
+    first = capsys.readouterr().err
+    assert "5/5" in first
+    written = list(csv.DictReader(out.read_text().splitlines()))
+    assert sorted(row["external_id"] for row in written) == [f"r{n}" for n in range(5)]
+    assert {row["verdict"] for row in written} == {"real"}
 
-    async def run() -> str:
-        async with AsyncDetectionClient(gateway, api_key=ADMIN_KEY) as client:
-            submitted = await client.submit_file(crop.read_bytes(), filename="x.jpg")
-            done = await client.wait(submitted.id)
-            return done.result.verdict if done.result else "none"
+    # The same file again: the same batch (Idempotency-Key), no row written twice.
+    assert deepfake(gateway, *args) == 0
+    batch_id = first.split("batch ", 1)[1].split()[0]
+    assert f"batch {batch_id}" in capsys.readouterr().err
+    assert len(out.read_text().splitlines()) == 6
 
-    assert asyncio.run(run()) == "real"
+    assert deepfake(gateway, "batches", "list", "--limit", "1") == 0
+    assert batch_id in capsys.readouterr().out
+    assert deepfake(gateway, "batches", "get", batch_id) == 0
+    assert json.loads(capsys.readouterr().out)["total"] == 5
+    assert deepfake(gateway, "jobs", "list", "--batch-id", batch_id) == 0
+    assert capsys.readouterr().out.count("succeeded") == 5
+    assert deepfake(gateway, "batches", "delete", batch_id) == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _until_listening(port: int) -> None:
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            assert time.monotonic() < deadline, "the receiver never listened"
+            time.sleep(0.05)
+
+
+def test_webhooks_listen_verifies_a_real_delivery(
+    gateway: str, worker: object, samples_dir: Path, tmp_path: Path, capsys: Capture
+) -> None:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/hooks"
+    assert deepfake(gateway, "webhooks", "create", url, "--event", "job.succeeded") == 0
+    created = json.loads(capsys.readouterr().out)
+    events = tmp_path / "events.jsonl"
+    listen = ("webhooks", "listen", "--port", str(port), "--secret", created["secret"])
+    codes: list[int] = []
+    listener = threading.Thread(
+        target=lambda: codes.append(
+            deepfake(gateway, *listen, "--max-events", "1", "-o", str(events))
+        )
+    )
+    listener.start()
+    try:
+        _until_listening(port)
+        with DetectionClient(gateway, api_key=ADMIN_KEY) as api:
+            job = api.wait(api.submit_file(samples_dir / "df" / "df00204.jpg").id)
+        listener.join(timeout=60)
+        assert codes == [0]
+        (event,) = [json.loads(line) for line in events.read_text().splitlines()]
+        assert (event["type"], event["data"]["id"]) == ("job.succeeded", job.id)
+        assert f"job.succeeded  {event['message_id']}  {job.id}" in capsys.readouterr().out
+
+        assert deepfake(gateway, "webhooks", "deliveries", "--endpoint-id", created["id"]) == 0
+        assert "job.succeeded" in capsys.readouterr().out
+        assert deepfake(gateway, "webhooks", "list") == 0
+        assert created["id"] in capsys.readouterr().out
+    finally:
+        assert deepfake(gateway, "webhooks", "delete", created["id"]) == 0
+
+
+def test_models_and_errors(gateway: str, worker: object, capsys: Capture) -> None:
+    assert deepfake(gateway, "models") == 0
+    assert "(default)" in capsys.readouterr().out
+    assert deepfake(gateway, "jobs", "get", "job_missing") == 1
+    assert "job_not_found" in capsys.readouterr().err
+    assert main(["scan"]) == 2

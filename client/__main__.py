@@ -1,7 +1,0 @@
-"""`python -m client`: the `deepfake` command."""
-
-import sys
-
-from client.cli import main
-
-sys.exit(main())
