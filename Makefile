@@ -7,8 +7,9 @@ PY := $(VENV)/bin/python
 LOCAL_STAMP := $(VENV)/.installed-local
 DEV_STAMP := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
+DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: install up test unit lint typecheck check clean bench deploy-check openapi kind-up
+.PHONY: install up test unit lint typecheck check clean bench deploy-check openapi kind-up docs docs-tables
 
 $(LOCAL_STAMP): pyproject.toml client/pyproject.toml scripts/system-deps.sh
 	scripts/system-deps.sh $(PYTHON)
@@ -28,7 +29,7 @@ $(DEV_STAMP): $(LOCAL_STAMP)
 # The console's browser tests drive Debian's chromium (Playwright never downloads one).
 CHROMIUM ?= /usr/bin/chromium
 
-install: $(DEV_STAMP) $(CHROMIUM)
+install: $(DEV_STAMP) $(DOCS_STAMP) $(CHROMIUM)
 
 $(CHROMIUM):
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -40,12 +41,24 @@ $(CHROMIUM):
 	  exit 1; \
 	fi
 
+# The docs site's tools (mkdocs, mkdocs-material): the `docs` extra.
+$(DOCS_STAMP): $(LOCAL_STAMP)
+	$(PY) -m pip install -q -e '.[docs]'
+	touch $(DOCS_STAMP)
+
+## Build the docs site into site/ (docs/, mkdocs.yml); --strict: a broken link fails it.
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir site
+
+## Rewrite the docs' generated tables (settings, route scopes) from the code.
+docs-tables: $(DEV_STAMP)
+	$(PY) scripts/docs_tables.py
 
 $(BENCH_STAMP): $(LOCAL_STAMP)
 	$(PY) -m pip install -q -e '.[bench]'
 	touch $(BENCH_STAMP)
 
-## Every benchmark figure in one run on a stack of its own (README, "Benchmarks").
+## Every benchmark figure in one run on a stack of its own (docs/benchmarks.md).
 ## BENCH_ARGS passes options, e.g. BENCH_ARGS=--quick or BENCH_ARGS="--gateway URL".
 bench: $(BENCH_STAMP)
 	$(PY) -m bench $(BENCH_ARGS)
@@ -76,7 +89,7 @@ openapi: $(DEV_STAMP)
 deploy-check: $(DEV_STAMP)
 	VENV=$(VENV) scripts/check-deploy.sh
 
-## The dev overlay on a local kind cluster (needs Docker, kind and kubectl; README, "Kubernetes").
+## The dev overlay on a local kind cluster (needs Docker, kind and kubectl; docs/deployment.md).
 KIND_CLUSTER ?= deepfake-dev
 kind-up:
 	for target in gateway worker model-export; do \

@@ -2,7 +2,7 @@
 
 Read from the bytes the worker judges, next to decoding them. Reading never fails a job:
 whatever a hostile file makes a reader raise becomes a hint. It costs well under a
-millisecond for a file without a manifest and a few for one with (see README).
+millisecond for a file without a manifest and a few for one with (see docs/reviewing.md).
 """
 
 import io
