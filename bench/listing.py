@@ -20,8 +20,8 @@ from pymongo import AsyncMongoClient
 
 from devstack.servers import MongoServer
 from storage.job_listing import JobFilter, encode_cursor, listing_plan
+from storage.job_repository import JobRepository
 from storage.jobs import Job, JobResult, JobStatus, SourceKind, Verdict
-from storage.repository import JobRepository
 from storage.review_labels import Agreement, ReviewLabel, ReviewSummary
 
 TENANT = "bench-listing"

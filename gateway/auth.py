@@ -23,7 +23,7 @@ from starlette.types import Scope as AsgiScope
 
 from gateway.errors import ApiError
 from gateway.settings import AuthSettings, RateLimitSettings, Settings
-from storage.api_keys import ApiKey, ApiKeyRepository, Document, Scope, hash_key, key_id
+from storage.api_key_repository import ApiKey, ApiKeyRepository, Document, Scope, hash_key, key_id
 from storage.errors import ErrorCode
 
 logger = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.schemas import JobOptions
-from storage.batches import Batch, RowError
+from storage.batch_repository import Batch, RowError
 from storage.jobs import JobError, JobStatus
 
 

@@ -12,13 +12,19 @@ from gateway.errors import ApiError
 from gateway.jobs import Submitter
 from gateway.producer import TaskSender
 from gateway.schemas import JobOptions
+from storage.batch_repository import (
+    Batch,
+    BatchRepository,
+    BatchSource,
+    cancel_queued,
+    complete_if_done,
+)
 from storage.batch_rows import RowFormat
-from storage.batches import Batch, BatchRepository, BatchSource, cancel_queued, complete_if_done
 from storage.errors import ErrorCode
+from storage.job_repository import JobRepository
 from storage.jobs import TaskName
 from storage.netguard import validate_url
 from storage.objects import ObjectStore
-from storage.repository import JobRepository
 from storage.webhook_repository import WebhookRepository
 
 logger = logging.getLogger(__name__)

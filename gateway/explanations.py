@@ -8,15 +8,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway.errors import ApiError
 from gateway.producer import TaskSender
 from storage.errors import ErrorCode
-from storage.explanations import (
+from storage.explanation_repository import (
     Explanation,
     ExplanationRepository,
     ExplanationStatus,
     OcclusionMethod,
     explainable,
 )
+from storage.job_repository import JobRepository
 from storage.jobs import Job, JobError, TaskName
-from storage.repository import JobRepository
 
 logger = logging.getLogger(__name__)
 

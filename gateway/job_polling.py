@@ -12,7 +12,7 @@ from gateway.errors import ApiError
 from gateway.job_ends import JobEndWatcher
 from gateway.schemas import JobOut
 from storage.errors import ErrorCode
-from storage.repository import JobRepository
+from storage.job_repository import JobRepository
 
 
 def etag(body: bytes) -> str:

@@ -17,10 +17,10 @@ from gateway.schemas import JobOptions
 from gateway.settings import Settings
 from storage.errors import ErrorCode
 from storage.imageformat import sniff_format
+from storage.job_repository import JobRepository
 from storage.jobs import Job, JobError, ModelRef, SourceKind, TaskName, Thresholds
 from storage.netguard import validate_url
 from storage.objects import ObjectStore
-from storage.repository import JobRepository
 
 logger = logging.getLogger(__name__)
 

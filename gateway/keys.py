@@ -14,8 +14,8 @@ import sys
 from collections.abc import Sequence
 
 from gateway.settings import get_settings
-from storage.api_keys import ApiKey, ApiKeyRepository, Scope, new_key, valid_tenant
-from storage.repository import create_mongo_client
+from storage.api_key_repository import ApiKey, ApiKeyRepository, Scope, new_key, valid_tenant
+from storage.job_repository import create_mongo_client
 
 
 def parser() -> argparse.ArgumentParser:

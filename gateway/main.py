@@ -36,13 +36,13 @@ from gateway.openapi import install_openapi, operation_id
 from gateway.producer import TaskSender, create_producer
 from gateway.quota import OpenJobsQuota, unread_batch_rows
 from gateway.settings import Settings, get_settings
-from storage.api_keys import Document
-from storage.batches import BatchRepository
-from storage.explanations import ExplanationRepository
+from storage.api_key_repository import Document
+from storage.batch_repository import BatchRepository
+from storage.explanation_repository import ExplanationRepository
+from storage.job_repository import JobRepository, create_mongo_client
 from storage.objects import ObjectStore
-from storage.repository import JobRepository, create_mongo_client
 from storage.retention import Purger
-from storage.reviews import ReviewRepository
+from storage.review_repository import ReviewRepository
 from storage.webhook_repository import WebhookRepository
 
 logger = logging.getLogger(__name__)

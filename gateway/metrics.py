@@ -21,8 +21,8 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.settings import MetricsSettings
+from storage.job_repository import JobRepository
 from storage.jobs import Queue
-from storage.repository import JobRepository
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -17,9 +17,9 @@ import anyio.to_thread
 
 from gateway.csv_cells import safe_row
 from storage.errors import PermanentError
+from storage.job_repository import JobRepository
 from storage.jobs import ImageRef, Job
-from storage.repository import JobRepository
-from storage.reviews import Review, model_verdict
+from storage.review_repository import Review, model_verdict
 
 COLUMNS = (
     "job_id",

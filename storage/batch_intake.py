@@ -14,11 +14,11 @@ import itertools
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from enum import Enum
 
+from storage.batch_repository import Batch, BatchRepository, BatchSource, ChunkCount, RowError
 from storage.batch_rows import Row, RowFormat, RowLimits, parse_rows
-from storage.batches import Batch, BatchRepository, BatchSource, ChunkCount, RowError
 from storage.errors import ErrorCode
+from storage.job_repository import JobRepository
 from storage.jobs import Job, SourceKind
-from storage.repository import JobRepository
 
 CHUNK_ROWS = 500
 Chunk = Sequence[Row | RowError]

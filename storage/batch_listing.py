@@ -5,7 +5,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from storage.batches import Batch
+from storage.batch_repository import Batch
 from storage.job_listing import newest_first
 from storage.jobs import JobStatus
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from storage.batch_repository import MAX_FIELD_CHARS, MAX_LINE_CHARS, RowError
 from storage.batch_text import OverlongLine, text_lines
 from storage.batch_values import UNDECODABLE, check_value
-from storage.batches import MAX_FIELD_CHARS, MAX_LINE_CHARS, RowError
 
 __all__ = [
     "MAX_EXTERNAL_ID_LENGTH",

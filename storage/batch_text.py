@@ -6,8 +6,8 @@ import codecs
 import re
 from collections.abc import Iterable, Iterator
 
+from storage.batch_repository import MAX_LINE_CHARS
 from storage.batch_values import UNDECODABLE
-from storage.batches import MAX_LINE_CHARS
 
 
 class OverlongLine(str):

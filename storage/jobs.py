@@ -225,7 +225,7 @@ class Job(BaseModel):
     # or that the reconciler sent again: past a bound the job fails `worker_lost`, so one
     # image that kills its worker cannot be redelivered forever.
     lost_deliveries: int = 0
-    # The latest reviewer's label (storage.reviews) and how many the job has had.
+    # The latest reviewer's label (storage.review_repository) and how many the job has had.
     review: ReviewSummary | None = None
     review_count: int = 0
 

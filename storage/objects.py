@@ -29,7 +29,7 @@ def image_key(tenant_id: str, sha256: str) -> str:
 
 
 def explanation_key(tenant_id: str, job_id: str, model_version: str, index: int) -> str:
-    """Where one face's overlay of an explanation lies (see storage.explanations)."""
+    """Where one face's overlay of an explanation lies (see storage.explanation_repository)."""
     return f"explanations/{tenant_id}/{job_id}/{model_version or '_'}/{index}.png"
 
 

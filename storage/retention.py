@@ -23,7 +23,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from storage.explanations import delete_explanations
+from storage.explanation_repository import delete_explanations
 from storage.jobs import utcnow
 from storage.objects import image_key
 

@@ -1,4 +1,4 @@
-"""A reviewer's label and the summary of it that a job carries (storage.reviews)."""
+"""A reviewer's label and the summary of it that a job carries (storage.review_repository)."""
 
 from datetime import datetime
 from enum import StrEnum

@@ -36,8 +36,8 @@ from storage.batch_intake import (
     remaining_rows,
     take_chunk,
 )
+from storage.batch_repository import MAX_READ_ATTEMPTS, Batch, cancel_queued
 from storage.batch_rows import text_lines
-from storage.batches import MAX_READ_ATTEMPTS, Batch, cancel_queued
 from storage.errors import ErrorCode
 from storage.jobs import TaskName, task_queue, utcnow
 from storage.webhooks import EventType

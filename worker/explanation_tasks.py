@@ -6,7 +6,7 @@ time limit) retry with backoff up to `retry.max_retries`, then fail it with thei
 anything else fails it `internal_error`. A task a lost worker gave back is counted on the
 explanation, and past `max_lost_deliveries` it fails `worker_lost`. What cannot even be
 written (MongoDB down for good) leaves it pending, and a pending one is failed
-`worker_lost` when read past its bound (storage.explanations): every explanation ends.
+`worker_lost` when read past its bound (storage.explanation_repository): every explanation ends.
 """
 
 import logging
@@ -15,7 +15,7 @@ from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from storage.errors import ErrorCode, ServiceError, TransientError
-from storage.explanations import ExplanationRepository
+from storage.explanation_repository import ExplanationRepository
 from storage.jobs import JobError, TaskName
 from worker.celery_app import app
 from worker.explanations import explain

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from storage.errors import ErrorCode, PermanentError
-from storage.explanations import (
+from storage.explanation_repository import (
     MAX_EXPLAINED_FACES,
     ExplainedFace,
     Explanation,

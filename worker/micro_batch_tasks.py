@@ -22,8 +22,8 @@ from celery.exceptions import SoftTimeLimitExceeded
 from celery_batches import SimpleRequest
 
 from storage.errors import ServiceError, TransientError
+from storage.job_repository import Success
 from storage.jobs import Job, JobResult, JobStatus, TaskName, utcnow
-from storage.repository import Success
 from storage.webhooks import EventType, WebhookEndpoint
 from worker import metrics
 from worker.celery_app import app

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from storage.explanations import OcclusionMethod
+from storage.explanation_repository import OcclusionMethod
 
 Crop = npt.NDArray[np.uint8]  # (height, width, 3)
 SensitivityMap = npt.NDArray[np.float32]  # (height, width), 0..1

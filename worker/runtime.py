@@ -15,10 +15,10 @@ from typing import Any, TypeVar
 from pymongo import AsyncMongoClient
 from redis import Redis
 
-from storage.batches import BatchRepository
+from storage.batch_repository import BatchRepository
 from storage.errors import ServiceError
+from storage.job_repository import Document, JobRepository, create_mongo_client
 from storage.objects import ObjectStore
-from storage.repository import Document, JobRepository, create_mongo_client
 from storage.webhook_repository import WebhookRepository
 from worker.inference import DetectorClient
 from worker.settings import Settings

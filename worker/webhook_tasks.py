@@ -12,17 +12,15 @@ from collections.abc import Callable
 from celery import Task
 from pymongo.errors import PyMongoError
 
-from storage.batches import complete_if_done
+from storage.batch_repository import complete_if_done
+from storage.event_deliveries import Event, create_deliveries
 from storage.job_view import JobOut
 from storage.jobs import Job, TaskName, utcnow
 from storage.webhooks import (
     JOB_EVENTS,
     Delivery,
-    DestinationKind,
     EventType,
     WebhookEndpoint,
-    delivery_id,
-    event_message_id,
 )
 from worker import metrics, webhook_delivery
 from worker.celery_app import app
@@ -133,35 +131,19 @@ async def _create_deliveries(
     if endpoints is None:
         endpoints = await runtime.webhooks.endpoints_for(event_type, job.tenant_id)
     metrics.job_finished(job)  # a rare second emission (after a crash) records it twice
-    message_id = event_message_id(job.id, event_type)
     payload = {
         "type": event_type.value,
         "timestamp": job.updated_at.isoformat(),
         "data": JobOut.from_job(job).model_dump(mode="json"),
     }
-    body = json.dumps(payload, separators=(",", ":"))
-    destinations: list[tuple[DestinationKind, str | None, str]] = [
-        (DestinationKind.ENDPOINT, endpoint.id, endpoint.url) for endpoint in endpoints
-    ]
-    if job.callback_url is not None:
-        destinations.append((DestinationKind.CALLBACK, None, job.callback_url))
-    created = []
-    for kind, endpoint_id, url in destinations:
-        delivery = Delivery(
-            id=delivery_id(message_id, f"{kind.value}:{endpoint_id or url}"),
-            message_id=message_id,
-            event_type=event_type,
-            destination=kind,
-            endpoint_id=endpoint_id,
-            url=url,
-            job_id=job.id,
-            tenant_id=job.tenant_id,
-            body=body,
-            next_attempt_at=utcnow(),
-        )
-        if await runtime.webhooks.create_delivery(delivery):
-            created.append(delivery)
-    return created
+    event = Event(
+        event_type=event_type,
+        subject_id=job.id,
+        tenant_id=job.tenant_id,
+        body=json.dumps(payload, separators=(",", ":")),
+        job_id=job.id,
+    )
+    return await create_deliveries(runtime.webhooks, event, endpoints, job.callback_url)
 
 
 # Celery's decorator is untyped (see the mypy override for worker.tasks).

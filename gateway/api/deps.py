@@ -15,13 +15,13 @@ from gateway.models import ModelCatalog
 from gateway.producer import TaskSender
 from gateway.quota import OpenJobsQuota
 from gateway.settings import Settings
-from storage.batches import BatchRepository
+from storage.batch_repository import BatchRepository
 from storage.errors import ErrorCode
+from storage.job_repository import JobRepository
 from storage.jobs import Job
 from storage.objects import ObjectStore
-from storage.repository import JobRepository
 from storage.retention import Purger
-from storage.reviews import ReviewRepository
+from storage.review_repository import ReviewRepository
 from storage.webhook_repository import WebhookRepository
 
 

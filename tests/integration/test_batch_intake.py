@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from storage.batch_intake import Taken, batch_job_id, take_chunk
+from storage.batch_repository import Batch, BatchRepository, BatchSource, RowError
 from storage.batch_rows import Row
-from storage.batches import Batch, BatchRepository, BatchSource, RowError
 from storage.errors import ErrorCode
+from storage.job_repository import JobRepository, create_mongo_client
 from storage.jobs import utcnow
-from storage.repository import JobRepository, create_mongo_client
 from storage.settings import MongoSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]

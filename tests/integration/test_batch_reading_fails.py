@@ -14,11 +14,11 @@ from typing import Any, cast
 import pytest
 from redis import Redis
 
+from storage.batch_repository import MAX_READ_ATTEMPTS, Batch, BatchRepository, BatchSource
 from storage.batch_rows import RowFormat
-from storage.batches import MAX_READ_ATTEMPTS, Batch, BatchRepository, BatchSource
 from storage.errors import ErrorCode
+from storage.job_repository import JobRepository, create_mongo_client
 from storage.objects import ObjectStore
-from storage.repository import JobRepository, create_mongo_client
 from storage.settings import MongoSettings, ObjectStoreSettings
 from storage.webhook_repository import WebhookRepository
 from worker import batch_tasks

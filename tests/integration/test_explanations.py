@@ -17,7 +17,7 @@ from PIL import Image
 
 from devstack.servers import TritonServer
 from storage.errors import ErrorCode, PermanentError, TransientError
-from storage.explanations import PENDING_TIMEOUT, Explanation, ExplanationStatus
+from storage.explanation_repository import PENDING_TIMEOUT, Explanation, ExplanationStatus
 from storage.jobs import DetectionMode, Job, JobStatus, SourceKind, utcnow
 from storage.objects import explanation_key
 from storage.retention import Purger

@@ -4,8 +4,8 @@ import pytest
 
 from devstack.servers import MongoServer
 from storage.errors import ErrorCode
+from storage.job_repository import JobRepository, create_mongo_client
 from storage.jobs import Job, JobError, JobStatus, SourceKind
-from storage.repository import JobRepository, create_mongo_client
 from storage.settings import MongoSettings
 
 pytestmark = pytest.mark.integration

@@ -8,8 +8,8 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from storage.job_listing import JobFilter, listing_plan
+from storage.job_repository import JobRepository, create_mongo_client
 from storage.jobs import JobStatus, Verdict
-from storage.repository import JobRepository, create_mongo_client
 from storage.settings import MongoSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]

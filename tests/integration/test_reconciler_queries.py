@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
-from storage.batches import Batch, BatchRepository
+from storage.batch_repository import Batch, BatchRepository
+from storage.job_repository import JobRepository, create_mongo_client
 from storage.jobs import Job, JobResult, JobStatus, SourceKind, Verdict, utcnow
-from storage.repository import JobRepository, create_mongo_client
 from storage.settings import MongoSettings
 from storage.webhook_repository import WebhookRepository
 from storage.webhooks import Delivery, DestinationKind, EventType

@@ -7,8 +7,8 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from storage.errors import ErrorCode
+from storage.job_repository import JobRepository, Success, create_mongo_client
 from storage.jobs import ImageRef, Job, JobError, JobResult, JobStatus, SourceKind, Verdict
-from storage.repository import JobRepository, Success, create_mongo_client
 from storage.settings import MongoSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]

@@ -11,9 +11,9 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from storage.errors import ErrorCode, PermanentError
+from storage.job_repository import JobRepository, create_mongo_client
 from storage.jobs import ImageRef, Job, SourceKind, utcnow
 from storage.objects import ObjectStore
-from storage.repository import JobRepository, create_mongo_client
 from storage.retention import Purger
 from storage.settings import MongoSettings, ObjectStoreSettings
 from storage.webhooks import Delivery, DestinationKind, EventType

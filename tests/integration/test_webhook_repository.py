@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
+from storage.job_repository import create_mongo_client
 from storage.jobs import DEFAULT_TENANT, utcnow
-from storage.repository import create_mongo_client
 from storage.settings import MongoSettings
 from storage.signing import new_secret
 from storage.webhook_repository import WebhookRepository

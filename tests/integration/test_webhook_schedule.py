@@ -12,8 +12,8 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from devstack.servers import RedisServer
+from storage.job_repository import create_mongo_client
 from storage.jobs import utcnow
-from storage.repository import create_mongo_client
 from storage.settings import MongoSettings
 from storage.signing import new_secret
 from storage.webhook_repository import WebhookRepository

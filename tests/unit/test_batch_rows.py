@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from storage.batch_repository import RowError
 from storage.batch_rows import (
     OverlongLine,
     Row,
@@ -15,7 +16,6 @@ from storage.batch_rows import (
     parse_rows,
     text_lines,
 )
-from storage.batches import RowError
 from storage.errors import ErrorCode
 
 LIMITS = RowLimits(max_url_length=100, max_metadata_bytes=50)

@@ -1,7 +1,7 @@
 """What `GET /v1/batches/{id}` shows of a batch whose reading stopped early."""
 
 from gateway.batch_schemas import BatchOut
-from storage.batches import Batch
+from storage.batch_repository import Batch
 from storage.errors import ErrorCode
 from storage.jobs import JobError
 

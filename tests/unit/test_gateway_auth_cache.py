@@ -4,7 +4,7 @@ import asyncio
 
 from gateway.auth import Authenticator
 from gateway.settings import AuthSettings
-from storage.api_keys import ApiKey, ApiKeyRepository, Scope, new_key
+from storage.api_key_repository import ApiKey, ApiKeyRepository, Scope, new_key
 
 
 class CountingKeys:

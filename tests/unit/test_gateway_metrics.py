@@ -22,8 +22,8 @@ from gateway.metrics import (
     state_families,
 )
 from gateway.settings import MetricsSettings
+from storage.job_repository import JobRepository
 from storage.jobs import Queue
-from storage.repository import JobRepository
 
 
 def _app() -> tuple[FastAPI, GatewayMetrics]:

@@ -3,8 +3,8 @@ a stable code, nothing raises, and long lines are never held whole."""
 
 import pytest
 
+from storage.batch_repository import RowError
 from storage.batch_rows import Row, RowLimits, guess_format, parse_rows, text_lines
-from storage.batches import RowError
 from tests.hostile.batch_files import BATCH_FILE_CASES, BatchFileCase
 
 URL = "https://example.com/a.jpg"

@@ -12,7 +12,7 @@ from gateway.review_export import Row, row, zipped
 from storage.errors import ErrorCode, PermanentError
 from storage.jobs import FaceResult, ImageRef, Job, JobResult, SourceKind, Verdict
 from storage.review_labels import Agreement, ReviewLabel
-from storage.reviews import Review, agreement, model_verdict
+from storage.review_repository import Review, agreement, model_verdict
 
 
 def _face(verdict: Verdict, probability: float) -> FaceResult:

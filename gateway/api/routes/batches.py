@@ -21,8 +21,8 @@ from gateway.errors import ApiError
 from gateway.openapi import submission_body
 from gateway.schemas import ErrorOut, JobOptions
 from gateway.settings import get_settings
+from storage.batch_repository import Batch
 from storage.batch_rows import RowFormat, csv_header_refusal, guess_format
-from storage.batches import Batch
 from storage.errors import ErrorCode
 from storage.jobs import JobStatus
 

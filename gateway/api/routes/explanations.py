@@ -18,7 +18,7 @@ from gateway.errors import ApiError
 from gateway.explanations import Explainer, ExplanationOut, explanations_path
 from gateway.schemas import ErrorOut
 from storage.errors import ErrorCode, PermanentError
-from storage.explanations import ExplanationRepository, ExplanationStatus
+from storage.explanation_repository import ExplanationRepository, ExplanationStatus
 from storage.objects import explanation_key
 
 router = APIRouter(prefix="/v1/jobs", tags=["explanations"])

@@ -14,7 +14,7 @@ from gateway.errors import ApiError
 from gateway.schemas import ErrorOut
 from storage.errors import ErrorCode
 from storage.review_labels import NOTE_MAX_CHARS, ReviewLabel
-from storage.reviews import Review, agreement, model_verdict
+from storage.review_repository import Review, agreement, model_verdict
 
 router = APIRouter(tags=["reviews"])
 

@@ -321,7 +321,7 @@ class JobRepository:
             {"$set": {"event_pending": False, "event_emitted_at": utcnow()}},
         )
 
-    # Batch reading and cancelling (storage.batch_intake, storage.batches).
+    # Batch reading and cancelling (storage.batch_intake, storage.batch_repository).
 
     async def cancel_queued_of_batch(self, batch_id: str, error: JobError) -> int:
         """Fail every job of the batch still queued, its `job.failed` event pending."""

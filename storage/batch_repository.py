@@ -24,16 +24,11 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from storage.errors import ErrorCode
+from storage.event_deliveries import Event, create_deliveries
+from storage.job_repository import JobRepository
 from storage.jobs import DEFAULT_TENANT, DetectionMode, JobError, ModelRef, Thresholds, utcnow
-from storage.repository import JobRepository
 from storage.webhook_repository import WebhookRepository
-from storage.webhooks import (
-    Delivery,
-    DestinationKind,
-    EventType,
-    delivery_id,
-    event_message_id,
-)
+from storage.webhooks import Delivery, EventType
 
 Document = dict[str, Any]
 # At most this many invalid rows are described on the batch; `invalid_rows` counts them all.
@@ -287,31 +282,15 @@ async def batch_completed_deliveries(
 ) -> list[Delivery]:
     """Create one delivery per destination of the batch's `batch.completed` event."""
     event_type = EventType.BATCH_COMPLETED
-    message_id = event_message_id(batch.id, event_type)
-    body = batch_completed_body(batch, counts)
-    destinations: list[tuple[DestinationKind, str | None, str]] = [
-        (DestinationKind.ENDPOINT, endpoint.id, endpoint.url)
-        for endpoint in await webhooks.endpoints_for(event_type, batch.tenant_id)
-    ]
-    if batch.callback_url is not None:
-        destinations.append((DestinationKind.CALLBACK, None, batch.callback_url))
-    created = []
-    for kind, endpoint_id, url in destinations:
-        delivery = Delivery(
-            id=delivery_id(message_id, f"{kind.value}:{endpoint_id or url}"),
-            message_id=message_id,
-            event_type=event_type,
-            destination=kind,
-            endpoint_id=endpoint_id,
-            url=url,
-            batch_id=batch.id,
-            tenant_id=batch.tenant_id,
-            body=body,
-            next_attempt_at=utcnow(),
-        )
-        if await webhooks.create_delivery(delivery):
-            created.append(delivery)
-    return created
+    event = Event(
+        event_type=event_type,
+        subject_id=batch.id,
+        tenant_id=batch.tenant_id,
+        body=batch_completed_body(batch, counts),
+        batch_id=batch.id,
+    )
+    endpoints = await webhooks.endpoints_for(event_type, batch.tenant_id)
+    return await create_deliveries(webhooks, event, endpoints, batch.callback_url)
 
 
 async def cancel_queued(batch_id: str, jobs: JobRepository) -> int:
