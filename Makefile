@@ -9,7 +9,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: install up test unit lint typecheck check clean bench deploy-check openapi kind-up docs docs-tables
+.PHONY: install up test unit lint typecheck check clean bench deploy-check openapi kind-up docs docs-tables lock
 
 $(LOCAL_STAMP): pyproject.toml client/pyproject.toml scripts/system-deps.sh
 	scripts/system-deps.sh $(PYTHON)
@@ -45,6 +45,15 @@ $(CHROMIUM):
 $(DOCS_STAMP): $(LOCAL_STAMP)
 	$(PY) -m pip install -q -e '.[docs]'
 	touch $(DOCS_STAMP)
+
+## Pin every dependency of the service images with its hashes (docker/*.lock; the images
+## install with --require-hashes). Run after changing pyproject.toml's dependencies.
+LOCK_FLAGS := --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
+	--no-emit-find-links --no-emit-trusted-host
+lock: $(DEV_STAMP)
+	$(VENV)/bin/pip-compile $(LOCK_FLAGS) --output-file docker/requirements.lock pyproject.toml
+	$(VENV)/bin/pip-compile $(LOCK_FLAGS) --extra export --constraint docker/requirements.lock \
+		--output-file docker/requirements-export.lock pyproject.toml
 
 ## Build the docs site into site/ (docs/, mkdocs.yml); --strict: a broken link fails it.
 docs: $(DOCS_STAMP)

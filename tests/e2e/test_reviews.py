@@ -118,6 +118,10 @@ def test_reviews_are_refused_for_other_tenants_unjudged_jobs_and_unknown_faces(
             {"label": "maybe"},
             {"label": "fake", "note": "x" * 2001},
             {"label": "fake", "face": -1},
+            {"label": "fake", "face": False},
+            {"label": "fake", "face": "0"},
+            {"label": "fake", "note": 1},
+            {"label": "fake", "reviewer": "someone else"},
         ):
             response = api.post(f"/v1/jobs/{job_id}/reviews", json=body)
             assert response.status_code == 422, body

@@ -5,7 +5,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from gateway import review_export
 from gateway.api.deps import ClientsDep, owned_job
@@ -22,11 +22,14 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut}}
 
 
 class ReviewIn(BaseModel):
+    # Strict: `"face": false` or `"note": 1` is refused, not read as 0 or "1".
+    model_config = ConfigDict(extra="forbid")
+
     label: ReviewLabel
-    face: int | None = Field(
+    face: StrictInt | None = Field(
         default=None, ge=0, le=1000, description="A face's index in the result; null: the image."
     )
-    note: str = Field(default="", max_length=NOTE_MAX_CHARS)
+    note: StrictStr = Field(default="", max_length=NOTE_MAX_CHARS)
 
 
 class ReviewOut(BaseModel):

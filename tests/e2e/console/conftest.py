@@ -24,7 +24,9 @@ VIEWPORT: ViewportSize = {"width": 1280, "height": 900}
 os.environ["PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD"] = "1"
 
 
-@pytest.fixture(scope="session")
+# The package's, not the session's: Playwright's sync API runs an event loop on this thread
+# while it is started, which asyncio tests run after these would find running.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.is_file():
         pytest.fail(f"{CHROMIUM} not found: `make install` installs Debian's chromium")
