@@ -9,7 +9,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: install up test unit lint typecheck check clean bench deploy-check openapi kind-up docs docs-tables lock
+.PHONY: install up gpu-runtime test unit lint ci-lint typecheck check clean bench deploy-check openapi kind-up kind-e2e docs docs-tables lock
 
 $(LOCAL_STAMP): pyproject.toml client/pyproject.toml scripts/system-deps.sh
 	scripts/system-deps.sh $(PYTHON)
@@ -72,9 +72,21 @@ $(BENCH_STAMP): $(LOCAL_STAMP)
 bench: $(BENCH_STAMP)
 	$(PY) -m bench $(BENCH_ARGS)
 
-## Run the whole stack on 127.0.0.1 (Ctrl-C stops it).
-up: $(LOCAL_STAMP)
-	$(PY) -m devstack up
+## Run the whole stack on 127.0.0.1 (Ctrl-C stops it). `make up GPU=1` on an NVIDIA machine runs
+## Triton's ONNX Runtime sessions on CUDA, and fails rather than fall back to the CPU.
+GPU ?=
+up: $(LOCAL_STAMP) $(if $(GPU),gpu-runtime)
+	$(if $(GPU),DEVSTACK_EXECUTION_PROVIDER=$${DEVSTACK_EXECUTION_PROVIDER:-cuda}) $(PY) -m devstack up
+
+## ONNX Runtime's CUDA build (the `gpu` extra) in place of the CPU one: both install the package
+## `onnxruntime`, so both go before the CUDA one comes. Checked on every `make up GPU=1`, since
+## a later install of another extra brings the CPU build back.
+gpu-runtime: $(LOCAL_STAMP)
+	@if $(PY) -m pip show -q onnxruntime 2>/dev/null || ! $(PY) -m pip show -q onnxruntime-gpu 2>/dev/null; then \
+	  echo "Installing onnxruntime-gpu (the gpu extra) in place of onnxruntime"; \
+	  $(PY) -m pip uninstall -q -y onnxruntime onnxruntime-gpu; \
+	  $(PY) -m pip install -q -e '.[gpu]'; \
+	fi
 
 ## Run every test: unit, integration (real servers) and end to end.
 test: $(DEV_STAMP) $(CHROMIUM)
@@ -90,6 +102,11 @@ lint: $(DEV_STAMP)
 
 typecheck: $(DEV_STAMP)
 	$(VENV)/bin/mypy .
+
+## The GitHub workflows (actionlint, with shellcheck on their `run:` steps) and every shell script.
+ci-lint: $(DEV_STAMP)
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/actionlint
+	$(VENV)/bin/shellcheck .ci/run $$(git ls-files --cached --others --exclude-standard '*.sh')
 
 ## Write the OpenAPI description clients are generated from (openapi/openapi.json).
 openapi: $(DEV_STAMP)
@@ -111,6 +128,11 @@ kind-up:
 	done
 	$(PYTHON) scripts/dev_secrets.py k8s/overlays/dev/generated
 	kubectl --context 'kind-$(KIND_CLUSTER)' apply -k k8s/overlays/dev
+
+## kind-up with the e2e fixtures, then the cluster tests (scripts/kind-e2e.sh; needs Docker, kind
+## and kubectl, as kind-up does).
+kind-e2e: $(DEV_STAMP)
+	KIND_CLUSTER='$(KIND_CLUSTER)' VENV=$(VENV) scripts/kind-e2e.sh
 
 check: lint typecheck test
 

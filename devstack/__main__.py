@@ -22,6 +22,7 @@ from devstack.stack import (
     port_env,
     port_flag,
 )
+from model_repository.local_backend.providers import ProviderError, describe
 
 log = logging.getLogger("devstack")
 
@@ -85,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         stack.start()
         print(f"\nAPI:  {stack.gateway_url}\nDocs: {stack.gateway_url}/docs", flush=True)
         print(f"Probes: {stack.gateway_internal_url}/readyz (internal port)", flush=True)
+        print(f"Triton: {describe(stack.execution_provider)}", flush=True)
         if LOCAL_DEVELOPMENT["GATEWAY_AUTH__DISABLED"] == "true":
             print("Auth: off for local development (GATEWAY_AUTH__DISABLED=true)", flush=True)
         targets = ", ".join(f"{name} {url}" for name, url in stack.metrics_urls.items())
@@ -96,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 0
-    except (StackError, ServerError) as error:
+    except (StackError, ServerError, ProviderError) as error:
         log.error("%s", error)
         return 1
     finally:

@@ -100,6 +100,40 @@ class RedisServer(ManagedProcess):
             client.close()
 
 
+def mongo_answers(url: str) -> bool:
+    """Whether a MongoDB-protocol server at `url` answers a ping within half a second."""
+    client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(
+        url, serverSelectionTimeoutMS=500, connectTimeoutMS=500
+    )
+    try:
+        client.admin.command("ping")
+        return True
+    except pymongo.errors.PyMongoError:
+        return False
+    finally:
+        client.close()
+
+
+class TritonAddresses:
+    """Where a Triton server answers, from its three ports (a process or a container)."""
+
+    http_port: int
+    grpc_port: int
+    metrics_port: int
+
+    @property
+    def grpc_url(self) -> str:
+        return f"{HOST}:{self.grpc_port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{HOST}:{self.http_port}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{HOST}:{self.metrics_port}/metrics"
+
+
 class MongoServer(ManagedProcess):
     """The SecantusDB daemon, speaking the MongoDB wire protocol.
 
@@ -136,16 +170,7 @@ class MongoServer(ManagedProcess):
         ]
 
     def is_ready(self) -> bool:
-        client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(
-            self.url, serverSelectionTimeoutMS=500, connectTimeoutMS=500
-        )
-        try:
-            client.admin.command("ping")
-            return True
-        except pymongo.errors.PyMongoError:
-            return False
-        finally:
-            client.close()
+        return mongo_answers(self.url)
 
 
 class S3Server(ManagedProcess):
@@ -170,7 +195,7 @@ class S3Server(ManagedProcess):
         return http_status(self.port, "/") is not None
 
 
-class TritonServer(ManagedProcess):
+class TritonServer(TritonAddresses, ManagedProcess):
     """The `tritonserver` binary from the nvidia-pytriton wheel, serving `model_repository`.
 
     The wheel ships only the Python backend, without the stub that backend launches per
@@ -201,18 +226,6 @@ class TritonServer(ManagedProcess):
         self.model_name = model_name
         # Names the Python backend's shared-memory regions, so a killed server's can go.
         self.shm_prefix = f"devstack-triton-{secrets.token_hex(4)}-"
-
-    @property
-    def grpc_url(self) -> str:
-        return f"{HOST}:{self.grpc_port}"
-
-    @property
-    def http_url(self) -> str:
-        return f"http://{HOST}:{self.http_port}"
-
-    @property
-    def metrics_url(self) -> str:
-        return f"http://{HOST}:{self.metrics_port}/metrics"
 
     @property
     def backend_dir(self) -> Path:

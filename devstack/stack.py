@@ -31,6 +31,7 @@ from devstack.servers import (
 from model_repository.export import ensure_mesonet_model
 from model_repository.faces import ensure_face_detector
 from model_repository.local import MODEL_NAME, build_local_repository
+from model_repository.local_backend.providers import provider_from_environment
 from model_repository.production import MESONET_MODELS
 from storage.jobs import CONSUME_ORDER, Queue
 
@@ -112,14 +113,21 @@ def service_env(
     }
 
 
-def prepare_model_repository(root: Path, weights_dir: Path, *, instances: int = 2) -> Path:
+def prepare_model_repository(
+    root: Path, weights_dir: Path, *, instances: int = 2, provider: str | None = None
+) -> Path:
     """Export the detectors once into `root/models` (production layout), then derive the
-    CPU repository Triton serves here. Weights missing from `weights_dir` are downloaded."""
+    repository Triton serves here, its sessions on `provider` (None: CUDA when usable, see
+    model_repository.local_backend.providers). Weights missing from `weights_dir` are
+    downloaded."""
     production = root / "models"
     for name, weights in MESONET_MODELS.items():
         ensure_mesonet_model(production, name, str(weights_dir / weights), root / "cache")
     ensure_face_detector(production)
-    return build_local_repository(root / "model_repository", production, instances=instances)
+    provider = provider or provider_from_environment()
+    return build_local_repository(
+        root / "model_repository", production, instances=instances, provider=provider
+    )
 
 
 def gateway_process(
@@ -219,6 +227,8 @@ class Stack:
         self.config = config
         self.log_dir = config.root / "logs"
         self.servers: list[ManagedProcess] = []
+        # Where Triton's ONNX Runtime sessions run, once `start()` has chosen.
+        self.execution_provider = ""
 
     @property
     def gateway_url(self) -> str:
@@ -243,8 +253,12 @@ class Stack:
         config, ports, root = self.config, self.config.ports, self.config.root
         check_ports_free(ports)
         started = time.monotonic()
+        self.execution_provider = provider_from_environment()
         repository = prepare_model_repository(
-            root, config.weights_dir, instances=config.triton_instances
+            root,
+            config.weights_dir,
+            instances=config.triton_instances,
+            provider=self.execution_provider,
         )
         log.info("model repository ready in %.1fs: %s", time.monotonic() - started, repository)
         redis = self._launch(RedisServer(root / "redis", port=ports.redis, log_dir=self.log_dir))

@@ -94,6 +94,12 @@ class ErrorOut(BaseModel):
 class ReadinessOut(BaseModel):
     status: str
     checks: dict[str, str]
+    execution_providers: dict[str, str] = Field(
+        default_factory=dict,
+        description="Where each served model runs, by model name, as Triton's model config "
+        "says: an ONNX Runtime execution provider such as `CUDAExecutionProvider` or "
+        "`CPUExecutionProvider`. Empty while Triton's check fails.",
+    )
 
 
 class JobPage(BaseModel):

@@ -1,9 +1,11 @@
-"""A CPU-only Triton model repository derived from the production config.
+"""The local Triton model repository derived from the production config.
 
-Development machines and CI have no GPU, and the bundled tritonserver (nvidia-pytriton) ships
-the Python backend but not the onnxruntime one. So the local repository serves the same
-model.onnx through a small Python-backend model that runs ONNX Runtime on CPU. Everything a
-client sees (name, tensors, batching) comes unchanged from the production config.
+The bundled tritonserver (nvidia-pytriton) ships the Python backend but not the onnxruntime
+one. So the local repository serves the same model.onnx through a small Python-backend model
+that runs ONNX Runtime: on CPU instances, the session itself on the CPU or, with ONNX
+Runtime's CUDA build and a GPU, on CUDA (the config parameter `execution_provider`, see
+model_repository/local_backend/providers.py). Everything a client sees (name, tensors,
+batching) comes unchanged from the production config.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from google.protobuf import text_format  # type: ignore[import-untyped]  # no st
 from tritonclient.grpc import model_config_pb2
 
 from model_repository.files import write_atomic
+from model_repository.local_backend import providers
 
 PRODUCTION_CONFIG = Path(__file__).resolve().parent / "deepfake_detector" / "config.pbtxt"
 LOCAL_BACKEND = Path(__file__).resolve().parent / "local_backend" / "model.py"
@@ -65,18 +68,29 @@ def cpu_config(
 
 
 def local_config(
-    instances: int = 2, *, base: model_config_pb2.ModelConfig | None = None
+    instances: int = 2,
+    *,
+    base: model_config_pb2.ModelConfig | None = None,
+    provider: str = providers.CPU,
 ) -> model_config_pb2.ModelConfig:
-    """The production config (or `base`) served by the Python backend on CPU instances.
+    """The production config (or `base`) served by the Python backend, its ONNX Runtime
+    session on `provider` (the parameter `execution_provider`).
 
     Name, tensors, batching, version policy and parameters are kept. The `optimization` block
     configures ONNX Runtime (graph level, accelerators) and GPU copies, none of which the Python
     backend reads; warmup exists for GPU start-up costs and would only slow every local start.
+    Triton's instances stay CPU instances either way: the session, not Triton, holds the GPU.
     """
+    providers.session_providers(provider)  # Refuses an unknown provider here, not at load.
     config = cpu_config(instances, base=base)
     config.backend = "python"
     config.ClearField("optimization")
     config.ClearField("model_warmup")
+    config.parameters[providers.PARAMETER].string_value = provider
+    if provider != providers.CPU and "images_per_run" not in config.parameters:
+        # A GPU runs a batch at once far faster than its images one by one (the CPU's slices
+        # of one image are the backend's default).
+        config.parameters["images_per_run"].string_value = str(max(1, config.max_batch_size))
     return config
 
 
@@ -111,15 +125,17 @@ def write_config(model_dir: Path, config: model_config_pb2.ModelConfig) -> Path:
     return path
 
 
-def build_local_repository(dest: Path, source: Path, *, instances: int = 2) -> Path:
-    """Derive a CPU repository in `dest` from the production-layout repository `source`.
+def build_local_repository(
+    dest: Path, source: Path, *, instances: int = 2, provider: str = providers.CPU
+) -> Path:
+    """Derive the local repository in `dest` from the production-layout repository `source`.
 
     For every `source/<model>/config.pbtxt` with versions `source/<model>/<n>/model.onnx`,
-    writes `dest/<model>/config.pbtxt` (backend and instances changed) and, per version,
-    `model.py` and a link to `model.onnx`. Returns `dest`.
+    writes `dest/<model>/config.pbtxt` (backend, instances and execution provider set) and,
+    per version, `model.py` and a link to `model.onnx`. Returns `dest`.
     """
     for config_path in sorted(source.glob("*/config.pbtxt")):
-        config = local_config(instances, base=read_config(config_path))
+        config = local_config(instances, base=read_config(config_path), provider=provider)
         model_dir = dest / config.name
         write_config(model_dir, config)
         for onnx_path in sorted(config_path.parent.glob("[0-9]*/model.onnx")):

@@ -1,8 +1,12 @@
-"""Triton Python-backend model that runs the exported model.onnx with ONNX Runtime on CPU.
+"""Triton Python-backend model that runs the exported model.onnx with ONNX Runtime.
 
-Used only by the local (GPU-less) repository that model_repository/local.py builds, because
-the tritonserver bundled with nvidia-pytriton has no onnxruntime backend. Production serves
-the same model.onnx with Triton's onnxruntime backend on GPU.
+Used only by the local repository that model_repository/local.py builds, because the
+tritonserver bundled with nvidia-pytriton has no onnxruntime backend. Production serves the
+same model.onnx with Triton's onnxruntime backend on GPU. The config parameter
+`execution_provider` (model_repository/local_backend/providers.py decides it) says where the
+session runs: the CPU, or CUDA where ONNX Runtime's CUDA build and a GPU are there.
+
+This file is copied alone into each model's version folder, so it imports nothing of ours.
 """
 
 from __future__ import annotations
@@ -15,6 +19,23 @@ import numpy as np
 import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
+CPU = "CPUExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+
+
+def session_providers(provider: str) -> list[str]:
+    """The InferenceSession providers for the config's `execution_provider` (CPU if none)."""
+    if provider == CPU:
+        return [CPU]
+    if provider == CUDA:
+        return [CUDA, CPU]
+    raise ValueError(f"unknown execution_provider {provider!r}")
+
+
+def _parameter(config: dict[str, Any], name: str) -> str:
+    value: str = config.get("parameters", {}).get(name, {}).get("string_value", "")
+    return value
+
 
 class TritonPythonModel:
     def initialize(self, args: dict[str, str]) -> None:
@@ -25,17 +46,27 @@ class TritonPythonModel:
         # 0.8x at batch 16, see `make bench`): the activations of one image fit in cache,
         # a batch's do not. So the requests Triton groups run in slices of this many images;
         # a config parameter `images_per_run` changes it for a model that batches better.
-        parameter = config.get("parameters", {}).get("images_per_run", {})
-        self.images_per_run = max(1, int(parameter.get("string_value") or 1))
+        self.images_per_run = max(1, int(_parameter(config, "images_per_run") or 1))
+        self.provider = _parameter(config, "execution_provider") or CPU
         options = ort.SessionOptions()
         # One thread per instance: Triton scales with instance_group count, and several
         # instances each grabbing every core would only fight over them.
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         model_path = Path(__file__).resolve().parent / "model.onnx"
+        if self.provider == CUDA:
+            # pip's nvidia-* wheels (the gpu extra) hold the CUDA and cuDNN libraries.
+            getattr(ort, "preload_dlls", lambda: None)()
         self.session = ort.InferenceSession(
-            str(model_path), options, providers=["CPUExecutionProvider"]
+            str(model_path), options, providers=session_providers(self.provider)
         )
+        # ONNX Runtime falls back to the CPU when CUDA fails to start: refuse to load rather
+        # than serve on another provider than the config (and so `/readyz`) says.
+        if self.session.get_providers()[0] != self.provider:
+            raise RuntimeError(
+                f"{model_path}: the config asks for {self.provider}, the session runs on "
+                f"{self.session.get_providers()}"
+            )
         graph_inputs = [i.name for i in self.session.get_inputs()]
         graph_outputs = [o.name for o in self.session.get_outputs()]
         if graph_inputs != [self.input_name] or not set(self.output_names) <= set(graph_outputs):

@@ -2,8 +2,9 @@
 
 The session servers of tests/conftest.py are shared by other tests and never stopped here.
 Each stack keeps what a restart must not lose: Redis writes an append-only file, SecantusDB
-stores on disk, and moto (memory only) sits behind a TCP proxy that the tests cut instead
-of stopping it.
+stores on disk (a container keeps its volumes over a stop), and the object store (moto keeps
+objects in memory only) sits behind a TCP proxy that the tests cut instead of stopping it.
+The servers are of the session's kind (`test_servers`): local stand-ins or containers.
 """
 
 import contextlib
@@ -13,27 +14,20 @@ from typing import TypeVar
 
 import pytest
 
-from devstack.process import ManagedProcess, free_port
-from devstack.servers import MongoServer, RedisServer, S3Server, TritonServer
-from devstack.stack import (
-    beat_process,
-    gateway_process,
-    prepare_model_repository,
-    service_env,
-    worker_process,
-)
-from model_repository.local import MODEL_NAME
+from devstack.process import free_port
+from devstack.stack import beat_process, gateway_process, service_env, worker_process
 from tests.conftest import WEIGHTS_DIR
 from tests.e2e.conftest import TEST_SETTINGS, image_server
 from tests.e2e.jobs import ImageServer
 from tests.e2e.receiver import Receiver, running_receiver
 from tests.faults.proxy import TcpProxy
 from tests.faults.stack import FaultStack
+from tests.servers.factory import Server, Servers, discard
 
 __all__ = ["image_server"]  # the e2e tier's image server, shared by this tier
 
 WORKER_CONCURRENCY = 4
-Server = TypeVar("Server", bound=ManagedProcess)
+Started = TypeVar("Started", bound=Server)
 
 # Outages here last seconds: tasks retry long enough to outlast them, and the reconciler
 # looks every 2 s for work a crash lost.
@@ -52,10 +46,10 @@ FAULT_SETTINGS = {
 
 
 @pytest.fixture(scope="session")
-def fault_model_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def fault_model_repository(test_servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not (WEIGHTS_DIR / "MesoInception_DF.h5").is_file():
         pytest.fail(f"MesoNet weights not found in {WEIGHTS_DIR}; set MESONET_WEIGHTS_DIR")
-    return prepare_model_repository(tmp_path_factory.mktemp("fault-models"), WEIGHTS_DIR)
+    return test_servers.model_repository(tmp_path_factory.mktemp("fault-models"), WEIGHTS_DIR)
 
 
 @pytest.fixture(scope="session")
@@ -72,25 +66,23 @@ def fault_receiver() -> Iterator[Receiver]:
 
 
 @contextlib.contextmanager
-def running_stack(root: Path, model_repository: Path) -> Iterator[FaultStack]:
-    """Every server of a stack under `root`, started together; killed at the end."""
+def running_stack(servers: Servers, root: Path, model_repository: Path) -> Iterator[FaultStack]:
+    """Every server of a stack under `root`, started together; discarded at the end."""
     logs = root / "logs"
     with contextlib.ExitStack() as cleanup:
 
-        def started(server: Server) -> Server:
-            cleanup.callback(server.kill)  # the stack is thrown away: no need to be gentle
+        def started(server: Started) -> Started:
+            # The stack is thrown away: no need to be gentle (a container is removed).
+            cleanup.callback(discard, server)
             server.start()
             return server
 
         # Triton takes longest: it starts first and is waited for last.
-        triton = TritonServer(
-            model_repository, root / "triton", model_name=MODEL_NAME, log_dir=logs
-        )
-        started(triton)
-        redis = RedisServer(root / "redis", log_dir=logs, persistent=True)
-        mongo = MongoServer(root / "mongo", log_dir=logs)
-        s3 = S3Server(root / "s3", log_dir=logs)
-        stores: tuple[ManagedProcess, ...] = (redis, mongo, s3)
+        triton = started(servers.triton(model_repository, root / "triton", log_dir=logs))
+        redis = servers.redis(root / "redis", log_dir=logs, persistent=True)
+        mongo = servers.mongo(root / "mongo", log_dir=logs)
+        s3 = servers.s3(root / "s3", log_dir=logs)
+        stores: tuple[Server, ...] = (redis, mongo, s3)
         for store in stores:
             started(store)
         for store in stores:
@@ -102,8 +94,8 @@ def running_stack(root: Path, model_repository: Path) -> Iterator[FaultStack]:
         gateway = started(gateway_process(port, env, logs))
         worker = started(worker_process(env, logs, name="faults", concurrency=WORKER_CONCURRENCY))
         beat = started(beat_process(env, logs, root / "beat" / "schedule"))
-        for server in (gateway, worker, beat, triton):
-            server.wait_ready()
+        for waited in (gateway, worker, beat, triton):
+            waited.wait_ready()
         yield FaultStack(
             redis=redis,
             mongo=mongo,
@@ -119,16 +111,19 @@ def running_stack(root: Path, model_repository: Path) -> Iterator[FaultStack]:
 
 
 @pytest.fixture
-def stack(tmp_path: Path, fault_model_repository: Path) -> Iterator[FaultStack]:
+def stack(
+    test_servers: Servers, tmp_path: Path, fault_model_repository: Path
+) -> Iterator[FaultStack]:
     """A stack of the test's own: for faults that leave it in a state worth throwing away."""
-    with running_stack(tmp_path, fault_model_repository) as running:
+    with running_stack(test_servers, tmp_path, fault_model_repository) as running:
         yield running
 
 
 @pytest.fixture(scope="module")
 def module_stack(
-    tmp_path_factory: pytest.TempPathFactory, fault_model_repository: Path
+    test_servers: Servers, tmp_path_factory: pytest.TempPathFactory, fault_model_repository: Path
 ) -> Iterator[FaultStack]:
     """A stack shared by one module's tests, each of which brings back what it stopped."""
-    with running_stack(tmp_path_factory.mktemp("stack"), fault_model_repository) as running:
+    root = tmp_path_factory.mktemp("stack")
+    with running_stack(test_servers, root, fault_model_repository) as running:
         yield running

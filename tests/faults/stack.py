@@ -1,5 +1,8 @@
 """A fault test's own stack, and what the tests do with it: submit a batch, watch it in
-MongoDB (the gateway may be cut off from a store that is down), check every job ended once."""
+MongoDB (the gateway may be cut off from a store that is down), check every job ended once.
+
+The servers are either kind (tests/servers): faults go through `control()` and `fail_model()`,
+which do the same thing to a local stand-in and to a container."""
 
 import collections
 import json
@@ -16,11 +19,20 @@ import pymongo.errors
 from pymongo.database import Database
 
 from devstack.process import ServiceProcess
-from devstack.servers import MongoServer, RedisServer, S3Server, TritonServer
 from storage.settings import MongoSettings
 from tests.e2e.clients import api_client
 from tests.e2e.receiver import Receiver
 from tests.faults.proxy import TcpProxy
+from tests.servers.control import ServerControl
+from tests.servers.factory import (
+    MongoEndpoint,
+    RedisEndpoint,
+    S3Endpoint,
+    Server,
+    TritonEndpoint,
+    server_control,
+)
+from tests.servers.model_faults import fail_model
 
 Document = dict[str, Any]
 DATABASE = MongoSettings().database
@@ -28,16 +40,26 @@ DATABASE = MongoSettings().database
 
 @dataclass
 class FaultStack:
-    redis: RedisServer
-    mongo: MongoServer
-    s3: S3Server
+    redis: RedisEndpoint
+    mongo: MongoEndpoint
+    s3: S3Endpoint
     s3_proxy: TcpProxy
-    triton: TritonServer
+    triton: TritonEndpoint
     gateway: ServiceProcess
     worker: ServiceProcess
     beat: ServiceProcess
     gateway_url: str
     logs: Path
+
+    @staticmethod
+    def control(server: Server) -> ServerControl:
+        """Kill, stop, start, pause or unpause one of the stack's servers."""
+        return server_control(server)
+
+    def fail_model(self, name: str) -> str:
+        """Triton keeps `name` ready but fails its every request; returns what those failures
+        show in the worker's log."""
+        return fail_model(self.triton, name)
 
     def database(self) -> "pymongo.MongoClient[Document]":
         return pymongo.MongoClient(self.mongo.url, serverSelectionTimeoutMS=1000, tz_aware=True)
@@ -115,15 +137,6 @@ class FaultStack:
         assert children, "the worker has no pool processes"
         os.kill(children[0], signal.SIGKILL)
         return children[0]
-
-    def python_stubs(self, model: str) -> list[int]:
-        """Triton's Python-backend stub processes serving `model`."""
-        stubs = []
-        for pid in _children(self.triton.pid or 0):
-            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            if b"triton_python_backend_stub" in command[0] and f"/{model}/".encode() in command[1]:
-                stubs.append(pid)
-        return stubs
 
     def readiness(self) -> tuple[int, dict[str, str]]:
         with api_client(self.gateway_url) as api:

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from devstack.process import ManagedProcess
 from tests.faults.stack import FaultStack, assert_each_job_succeeded_once
+from tests.servers.factory import Server
 
 pytestmark = pytest.mark.faults
 
@@ -24,18 +24,21 @@ class Outage:
     bring_back: Callable[[FaultStack], None]
 
 
-def _restart(server: ManagedProcess) -> None:
-    server.start()
-    server.wait_ready()
+def _restart(stack: FaultStack, server: Server) -> None:
+    control = stack.control(server)
+    control.start()
+    control.wait_ready()
 
 
 OUTAGES = {
     # A crash: requests in flight fail, new ones are refused.
-    "triton-killed": Outage(lambda s: s.triton.kill(), lambda s: _restart(s.triton)),
+    "triton-killed": Outage(lambda s: s.control(s.triton).kill(), lambda s: _restart(s, s.triton)),
     # The append-only file keeps the queues; running and reserved tasks stay unacknowledged.
-    "redis-restarted": Outage(lambda s: s.redis.stop(), lambda s: _restart(s.redis)),
-    "mongodb-restarted": Outage(lambda s: s.mongo.stop(), lambda s: _restart(s.mongo)),
-    # Connections refused and open ones reset, while moto keeps its objects.
+    "redis-restarted": Outage(lambda s: s.control(s.redis).stop(), lambda s: _restart(s, s.redis)),
+    "mongodb-restarted": Outage(
+        lambda s: s.control(s.mongo).stop(), lambda s: _restart(s, s.mongo)
+    ),
+    # Connections refused and open ones reset, while the object store keeps its objects.
     "object-store-unreachable": Outage(lambda s: s.s3_proxy.cut(), lambda s: s.s3_proxy.restore()),
 }
 

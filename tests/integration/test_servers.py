@@ -24,6 +24,7 @@ from devstack.servers import (
     wait_until,
 )
 from model_repository.local import INPUT_NAME, INPUT_SIZE, OUTPUT_NAME
+from storage.settings import ObjectStoreSettings
 
 pytestmark = pytest.mark.integration
 
@@ -75,8 +76,16 @@ async def test_mongo_stores_and_finds(mongo_server: MongoServer) -> None:
 
 
 def test_s3_stores_and_returns_objects(s3_server: S3Server) -> None:
-    # moto accepts any credentials; minio must be told the region moto serves.
-    client = Minio(s3_server.endpoint, "test", "test-secret", secure=False, region="us-east-1")
+    # The service's default credentials, which moto (any) and MinIO (its root user) accept;
+    # the client must be told the region moto serves.
+    defaults = ObjectStoreSettings()
+    client = Minio(
+        s3_server.endpoint,
+        defaults.access_key.get_secret_value(),
+        defaults.secret_key.get_secret_value(),
+        secure=False,
+        region="us-east-1",
+    )
     client.make_bucket("test-servers")
     client.put_object("test-servers", "probe", io.BytesIO(b"payload"), length=7)
     response = client.get_object("test-servers", "probe")

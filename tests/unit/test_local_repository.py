@@ -141,4 +141,5 @@ def _without_placement(config: model_config_pb2.ModelConfig) -> model_config_pb2
     stripped.ClearField("backend")
     stripped.ClearField("instance_group")
     stripped.ClearField("model_warmup")
+    stripped.parameters.pop("execution_provider", None)  # the local backend's choice
     return stripped
