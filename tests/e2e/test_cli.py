@@ -5,6 +5,7 @@ import json
 import socket
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -146,6 +147,40 @@ def test_webhooks_listen_verifies_a_real_delivery(
         assert created["id"] in capsys.readouterr().out
     finally:
         assert deepfake(gateway, "webhooks", "delete", created["id"]) == 0
+
+
+def test_reviews_add_list_export_and_explain(
+    gateway: str, worker: object, samples_dir: Path, tmp_path: Path, capsys: Capture
+) -> None:
+    with DetectionClient(gateway, api_key=ADMIN_KEY) as api:
+        content = (samples_dir / "df" / "df01254.jpg").read_bytes() + uuid.uuid4().bytes
+        job = api.wait(api.submit_file(content, filename="face.jpg").id)
+    assert deepfake(gateway, "reviews", "add", job.id, "--label", "fake", "--face", "0") == 0
+    added = json.loads(capsys.readouterr().out)
+    assert (added["job_id"], added["face"], added["label"]) == (job.id, 0, "fake")
+    assert deepfake(gateway, "reviews", "add", job.id, "--label", "real", "--note", "n") == 0
+    capsys.readouterr()
+    assert deepfake(gateway, "reviews", "list", job.id) == 0
+    listed = capsys.readouterr().out
+    assert listed.index("real") < listed.index("fake")  # newest first
+    assert deepfake(gateway, "reviews", "add", job.id, "--label", "maybe") == 2
+
+    out = tmp_path / "labelled.csv"
+    assert deepfake(gateway, "reviews", "export", "-o", str(out)) == 0  # csv, from the suffix
+    rows = [row for row in csv.DictReader(out.read_text().splitlines()) if row["job_id"] == job.id]
+    assert sorted(row["label"] for row in rows) == ["fake", "real"]
+    zipped = tmp_path / "labelled.bin"
+    assert deepfake(gateway, "reviews", "export", "-o", str(zipped), "--format", "zip") == 0
+    assert zipped.read_bytes().startswith(b"PK")
+
+    overlays = tmp_path / "overlays"
+    assert deepfake(gateway, "explain", job.id, "-o", str(overlays)) == 0
+    assert f"{job.id}-face0.png" in capsys.readouterr().out
+    written = sorted(path.name for path in overlays.iterdir())
+    assert written[0] == f"{job.id}-face0.png"
+    assert (overlays / written[0]).read_bytes().startswith(b"\x89PNG")
+    assert deepfake(gateway, "explain", "job_doesnotexist") == 1
+    assert "job_not_found" in capsys.readouterr().err
 
 
 def test_models_and_errors(gateway: str, worker: object, capsys: Capture) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import deepfake_client
 import pytest
-from deepfake_client import models
+from deepfake_client import models, review_models
 from pydantic import BaseModel
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,11 +19,15 @@ SERVER_PACKAGES = {"gateway", "worker", "storage", "devstack", "bench", "evaluat
 # Each client model and the schema of the same answer.
 SCHEMAS: dict[type[BaseModel], str] = {
     models.Face: "FaceResult",
+    models.C2pa: "C2paInfo",
+    models.Exif: "ExifInfo",
+    models.Provenance: "Provenance",
     models.Result: "JobResult",
     models.ErrorInfo: "JobError",
     models.Image: "ImageOut",
     models.ModelRef: "ModelRef",
     models.Thresholds: "Thresholds",
+    models.ReviewSummary: "ReviewSummary",
     models.Job: "JobOut",
     models.JobPage: "JobPage",
     models.Model: "ModelOut",
@@ -36,6 +40,11 @@ SCHEMAS: dict[type[BaseModel], str] = {
     models.Attempt: "Attempt",
     models.Delivery: "DeliveryOut",
     models.DeliveryDetail: "DeliveryDetailOut",
+    review_models.Review: "ReviewOut",
+    review_models.ReviewList: "ReviewList",
+    review_models.OcclusionMethod: "OcclusionMethod",
+    review_models.ExplainedFace: "ExplainedFaceOut",
+    review_models.Explanation: "ExplanationOut",
 }
 
 
@@ -80,3 +89,16 @@ def test_each_model_field_is_in_the_servers_schema(model: type[BaseModel]) -> No
     assert set(model.model_fields) <= described
     # Everything the server always sends, the client reads.
     assert set(schema.get("required", [])) <= set(model.model_fields)
+
+
+def _export_columns() -> list[str]:
+    tree = ast.parse((ROOT / "gateway" / "review_export.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "COLUMNS":
+            return list(ast.literal_eval(node.value))
+    raise AssertionError("gateway/review_export.py names no COLUMNS")
+
+
+def test_a_review_row_has_every_column_of_the_export() -> None:
+    # The export's rows have no schema of their own: the gateway's column list is theirs.
+    assert list(review_models.ReviewRow.model_fields) == _export_columns()

@@ -27,11 +27,14 @@ from deepfake_client.models import (
     Job,
     JobPage,
     Model,
+    Provenance,
+    ReviewSummary,
     Webhook,
     WebhookWithSecret,
 )
 from deepfake_client.retry import NO_RETRIES, RetryPolicy
-from deepfake_client.routes import BatchItem
+from deepfake_client.review_models import ExplainedFace, Explanation, Review, ReviewRow
+from deepfake_client.routes import BatchItem, ExportFormat
 from deepfake_client.version import __version__
 from deepfake_client.webhooks import (
     WebhookEvent,
@@ -56,6 +59,9 @@ __all__ = [
     "Delivery",
     "DeliveryDetail",
     "DetectionClient",
+    "ExplainedFace",
+    "Explanation",
+    "ExportFormat",
     "Forbidden",
     "InvalidRequest",
     "Job",
@@ -65,8 +71,12 @@ __all__ = [
     "JobTimeout",
     "Model",
     "NotFound",
+    "Provenance",
     "RateLimited",
     "RetryPolicy",
+    "Review",
+    "ReviewRow",
+    "ReviewSummary",
     "ServerError",
     "ServerUnavailable",
     "TransportError",

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Unpack
 
 from deepfake_client import routes
-from deepfake_client.async_transport import AsyncTransport
+from deepfake_client.async_reviews import AsyncReviewMethods
 from deepfake_client.calls import BatchFilters, BatchOptions, FileSource, JobFilters, JobOptions
 from deepfake_client.models import (
     Batch,
@@ -29,8 +29,10 @@ from deepfake_client.polling import LONG_POLL_S, BatchFollow, JobWait
 from deepfake_client.routes import BatchItem
 
 
-class AsyncDetectionClient(AsyncTransport):
-    """`AsyncDetectionClient(base_url, api_key=..., timeout_s=30, retries=RetryPolicy())`."""
+class AsyncDetectionClient(AsyncReviewMethods):
+    """`AsyncDetectionClient(base_url, api_key=..., timeout_s=30, retries=RetryPolicy())`.
+
+    The reviewer methods come from `AsyncReviewMethods`."""
 
     # Jobs
 

@@ -2,7 +2,8 @@
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import ExitStack
+from contextlib import ExitStack, asynccontextmanager
+from pathlib import Path
 from typing import Any, Self, TypeVar
 
 import httpx
@@ -10,7 +11,12 @@ import httpx
 from deepfake_client.calls import Call, build_request
 from deepfake_client.errors import api_error
 from deepfake_client.retry import RetryPolicy
-from deepfake_client.transport import DEFAULT_TIMEOUT_S, client_options, unreachable
+from deepfake_client.transport import (
+    DEFAULT_TIMEOUT_S,
+    client_options,
+    partial_path,
+    unreachable,
+)
 
 T = TypeVar("T")
 
@@ -55,7 +61,10 @@ class AsyncTransport:
                     return call.parse(response)
             await asyncio.sleep(delay)
 
-    async def stream_lines(self, call: Call[Any]) -> AsyncIterator[str]:
+    @asynccontextmanager
+    async def opened(self, call: Call[Any]) -> AsyncIterator[httpx.Response]:
+        """The successful answer, its body not yet read (retried only before the first
+        byte)."""
         retrying = self.retries.start(resendable=call.resendable)
         while True:
             try:
@@ -70,9 +79,7 @@ class AsyncTransport:
                 continue
             try:
                 if response.is_success:
-                    async for line in response.aiter_lines():
-                        if line:
-                            yield line
+                    yield response
                     return
                 await response.aread()
             except httpx.TransportError as error:
@@ -83,3 +90,27 @@ class AsyncTransport:
             if delay is None:
                 raise api_error(response)
             await asyncio.sleep(delay)
+
+    async def stream_lines(self, call: Call[Any]) -> AsyncIterator[str]:
+        async with self.opened(call) as response:
+            async for line in response.aiter_lines():
+                if line:
+                    yield line
+
+    async def download(self, call: Call[Any], path: str | Path) -> Path:
+        """The answer's body streamed to `path`, a chunk at a time (never held whole); the
+        file is written from a thread, so the event loop never waits on the disk."""
+        target = Path(path)
+        part = partial_path(target)
+        try:
+            async with self.opened(call) as response:
+                out = await asyncio.to_thread(part.open, "wb")
+                try:
+                    async for chunk in response.aiter_bytes():
+                        await asyncio.to_thread(out.write, chunk)
+                finally:
+                    await asyncio.to_thread(out.close)
+            await asyncio.to_thread(part.replace, target)
+        finally:
+            await asyncio.to_thread(part.unlink, missing_ok=True)
+        return target

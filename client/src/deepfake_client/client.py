@@ -25,15 +25,16 @@ from deepfake_client.models import (
     WebhookWithSecret,
 )
 from deepfake_client.polling import LONG_POLL_S, BatchFollow, JobWait
+from deepfake_client.reviews import ReviewMethods
 from deepfake_client.routes import BatchItem
-from deepfake_client.transport import SyncTransport
 
 
-class DetectionClient(SyncTransport):
+class DetectionClient(ReviewMethods):
     """`DetectionClient(base_url, api_key=..., timeout_s=30, retries=RetryPolicy())`.
 
     Submissions carry an `Idempotency-Key` (a fresh one unless given), so a retried
-    submission never creates a second job or batch."""
+    submission never creates a second job or batch. The reviewer methods (reviews, the
+    labelled set, explanations) come from `ReviewMethods`."""
 
     # Jobs
 

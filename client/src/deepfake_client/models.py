@@ -27,6 +27,41 @@ class Face(ApiModel):
     verdict: str
 
 
+class C2pa(ApiModel):
+    """`C2paInfo`: the image's C2PA manifest (Content Credentials), as the worker read it."""
+
+    present: bool
+    error: str | None = None
+    claim_generator: str | None = None
+    title: str | None = None
+    signature: str = "unknown"  # trusted, untrusted, invalid or unknown
+    validation_failures: list[str] = []
+    issuer: str | None = None
+    signer: str | None = None
+    signed_at: str | None = None
+    digital_source_type: str | None = None
+    ai_generated: bool = False
+    actions: list[str] = []
+
+
+class Exif(ApiModel):
+    """`ExifInfo`."""
+
+    software: str | None = None
+    make: str | None = None
+    model: str | None = None
+    datetime_original: str | None = None
+    artist: str | None = None
+
+
+class Provenance(ApiModel):
+    """`Provenance`: what the file claims of its origin (claims, not findings)."""
+
+    c2pa: C2pa | None = None
+    exif: Exif | None = None
+    hints: list[str] = []
+
+
 class Result(ApiModel):
     """`JobResult`."""
 
@@ -38,6 +73,9 @@ class Result(ApiModel):
     model_version: str
     face_detector: str | None = None
     reused_from: str | None = None
+    # Width and height of the upright image the face boxes are in.
+    image_size: tuple[int, int] | None = None
+    provenance: Provenance | None = None
 
 
 class ErrorInfo(ApiModel):
@@ -69,6 +107,16 @@ class Thresholds(ApiModel):
     real: float
 
 
+class ReviewSummary(ApiModel):
+    """`ReviewSummary`: a job's latest review."""
+
+    label: str  # fake, real or unsure
+    face: int | None  # None: the whole image
+    agreement: str  # agree, disagree or n/a
+    reviewer: str | None
+    created_at: datetime
+
+
 class Job(ApiModel):
     """`JobOut`."""
 
@@ -87,7 +135,7 @@ class Job(ApiModel):
     result: Result | None = None
     error: ErrorInfo | None = None
     callback_url: str | None = None
-    review: dict[str, Any] | None = None
+    review: ReviewSummary | None = None
     review_count: int = 0
     links: dict[str, str] = {}
 

@@ -1,10 +1,10 @@
-"""Waiting for a job or a batch to end (pure: the clients send and sleep).
+"""Waiting for a job, a batch or an explanation to end (pure: the clients send and sleep).
 
 A job is long-polled (`GET /v1/jobs/{id}?wait=N`: the server holds the answer until the
 job ends). A server that answers an unfinished job at once does not hold answers (an
 older one, or `GATEWAY_MAX_WAIT_S=0`): the client then polls with a growing, jittered
 delay. Batches have no long-poll; they are read again at a delay that grows while
-nothing changes.
+nothing changes, and explanations at a delay that grows until they are ready.
 """
 
 import random
@@ -12,6 +12,7 @@ import time
 
 from deepfake_client.errors import JobTimeout
 from deepfake_client.models import Batch, Job
+from deepfake_client.review_models import Explanation
 
 LONG_POLL_S = 20.0
 # An answer held at least this long (or half the hold asked for) shows the server holds.
@@ -101,3 +102,29 @@ class BatchFollow:
             self._last = state
             self.backoff.reset()
         return self.backoff.next_s()
+
+
+class ExplanationWait:
+    """Reads of an explanation until it is ready or failed, `first_s` apart growing to
+    `max_s` (a face takes the worker about half a second)."""
+
+    def __init__(
+        self, job_id: str, timeout_s: float, first_s: float = 0.5, max_s: float = 5.0
+    ) -> None:
+        self.job_id = job_id
+        self.timeout_s = timeout_s
+        self.deadline = time.monotonic() + timeout_s
+        self.backoff = Backoff(first_s, max(first_s, max_s))
+
+    def after(self, explanation: Explanation) -> float | None:
+        """None once it is ready or failed; else seconds to sleep before reading it again.
+        Raises `JobTimeout` past the deadline."""
+        if explanation.done:
+            return None
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise JobTimeout(
+                f"explanation of job {self.job_id} still {explanation.status} "
+                f"after {self.timeout_s}s"
+            )
+        return min(self.backoff.next_s(), remaining)

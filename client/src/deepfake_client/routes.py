@@ -2,7 +2,9 @@
 
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
+
+import httpx
 
 from deepfake_client.calls import (
     BatchOptions,
@@ -14,6 +16,7 @@ from deepfake_client.calls import (
     as_model,
     as_models,
     as_none,
+    checked,
     form_fields,
     keyed,
     query,
@@ -31,6 +34,9 @@ from deepfake_client.models import (
     Webhook,
     WebhookWithSecret,
 )
+from deepfake_client.review_models import Explanation, Review, ReviewList
+
+ExportFormat = Literal["jsonl", "csv", "zip"]
 
 
 class BatchItem(TypedDict):
@@ -137,6 +143,45 @@ def batch_results(batch_id: str) -> Call[None]:
     """Streamed (JSONL): the clients read it line by line rather than through `parse`."""
     path = f"/v1/batches/{segment(batch_id)}/results"
     return Call("GET", path, as_none, True, {"format": "jsonl"})
+
+
+# Reviews and explanations
+
+
+def create_review(job_id: str, label: str, face: int | None, note: str) -> Call[Review]:
+    body = {"label": label, "face": face, "note": note}
+    path = f"/v1/jobs/{segment(job_id)}/reviews"
+    # Not resendable: reviews are never edited, a lost answer would record a second one.
+    return Call("POST", path, as_model(Review), False, json=body)
+
+
+def _reviews(response: httpx.Response) -> list[Review]:
+    return ReviewList.model_validate_json(checked(response).content).items
+
+
+def list_reviews(job_id: str) -> Call[list[Review]]:
+    return Call("GET", f"/v1/jobs/{segment(job_id)}/reviews", _reviews, True)
+
+
+def export_reviews(format: ExportFormat) -> Call[None]:
+    """Streamed: the clients write it to a file, or read its JSONL lines."""
+    return Call("GET", "/v1/reviews/export", as_none, True, {"format": format})
+
+
+def request_explanation(job_id: str) -> Call[Explanation]:
+    # Asking again answers the explanation there is (200), or asks anew for a failed one.
+    path = f"/v1/jobs/{segment(job_id)}/explanations"
+    return Call("POST", path, as_model(Explanation), True)
+
+
+def get_explanation(job_id: str) -> Call[Explanation]:
+    path = f"/v1/jobs/{segment(job_id)}/explanations"
+    return Call("GET", path, as_model(Explanation), True)
+
+
+def get_explanation_image(job_id: str, index: int) -> Call[bytes]:
+    path = f"/v1/jobs/{segment(job_id)}/explanations/{int(index)}.png"
+    return Call("GET", path, as_bytes, True)
 
 
 # Webhooks

@@ -3,7 +3,8 @@
 import os
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Any, Self, TypeVar
 
 import httpx
@@ -40,6 +41,11 @@ def client_options(
 
 def unreachable(call: Call[Any], error: httpx.TransportError) -> TransportError:
     return TransportError(f"{call.method} {call.path}: {type(error).__name__}: {error}")
+
+
+def partial_path(path: Path) -> Path:
+    """Where a download is written until it is whole: a failed one leaves no `path`."""
+    return path.with_name(f"{path.name}.part")
 
 
 class SyncTransport:
@@ -84,8 +90,10 @@ class SyncTransport:
                     return call.parse(response)
             time.sleep(delay)
 
-    def stream_lines(self, call: Call[Any]) -> Iterator[str]:
-        """The answer's lines as they arrive (retried only before the first byte)."""
+    @contextmanager
+    def opened(self, call: Call[Any]) -> Iterator[httpx.Response]:
+        """The successful answer, its body not yet read (retried only before the first
+        byte); raises `ApiError` or `TransportError` as `send` does."""
         retrying = self.retries.start(resendable=call.resendable)
         while True:
             try:
@@ -100,7 +108,7 @@ class SyncTransport:
                 continue
             try:
                 if response.is_success:
-                    yield from (line for line in response.iter_lines() if line)
+                    yield response
                     return
                 response.read()
             except httpx.TransportError as error:
@@ -111,3 +119,21 @@ class SyncTransport:
             if delay is None:
                 raise api_error(response)
             time.sleep(delay)
+
+    def stream_lines(self, call: Call[Any]) -> Iterator[str]:
+        """The answer's lines as they arrive."""
+        with self.opened(call) as response:
+            yield from (line for line in response.iter_lines() if line)
+
+    def download(self, call: Call[Any], path: str | Path) -> Path:
+        """The answer's body streamed to `path`, a chunk at a time (never held whole)."""
+        target = Path(path)
+        part = partial_path(target)
+        try:
+            with self.opened(call) as response, part.open("wb") as out:
+                for chunk in response.iter_bytes():
+                    out.write(chunk)
+            part.replace(target)
+        finally:
+            part.unlink(missing_ok=True)
+        return target

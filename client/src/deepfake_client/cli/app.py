@@ -1,10 +1,9 @@
 """The `deepfake` command: its options, `models`, `jobs ...` and `batches ...`; `scan`,
-`batch` and `webhooks ...` live in their own modules."""
+`batch`, `webhooks ...`, `reviews ...` and `explain` live in their own modules."""
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
-import click
 import typer
 from rich.console import Console
 from rich.text import Text
@@ -17,8 +16,8 @@ from deepfake_client.transport import DEFAULT_API
 
 app = typer.Typer(
     name="deepfake",
-    help="Judge images with a deepfake detection service, and manage its jobs, batches and "
-    "webhooks.",
+    help="Judge images with a deepfake detection service, review and explain its verdicts, and "
+    "manage its jobs, batches and webhooks.",
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -172,17 +171,24 @@ def delete_batch(ctx: typer.Context, batch_id: str) -> int:
     return 0
 
 
+def _usage_error() -> type[Exception]:
+    """The base of the usage errors the command line raises: click's `ClickException`, of
+    the copy of click typer carries (newer typer) or of click itself (older typer)."""
+    return next(base for base in typer.BadParameter.__mro__ if base.__name__ == "ClickException")
+
+
 def run(argv: list[str] | None) -> int:
     # The sub-commands register themselves on `app` when imported.
-    from deepfake_client.cli import batch, scan, webhooks  # noqa: F401
+    from deepfake_client.cli import batch, reviews, scan, webhooks  # noqa: F401
 
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="deepfake", standalone_mode=False)
-    except click.ClickException as error:
-        error.show()
-        return error.exit_code
-    except click.Abort:
+    except _usage_error() as error:
+        usage = cast(Any, error)  # show() and exit_code, as click defines them
+        usage.show()
+        return int(usage.exit_code)
+    except typer.Abort:
         stderr.print("interrupted")
         return 130
     except ClientError as error:
