@@ -152,8 +152,9 @@ UNFINISHED_WAIT_S = 90
 
 @pytest.fixture(autouse=True)
 def every_job_ends(mongo_server: MongoServer) -> Iterator[None]:
-    """A job left queued or running is a test failure, whichever test created it."""
+    """A job left queued or running, or an explanation left pending, is a test failure,
+    whichever test created it (its work would also land in the next test's figures)."""
     since = utcnow() - timedelta(seconds=1)
     yield
     stuck = unfinished_jobs(mongo_server.url, since, UNFINISHED_WAIT_S)
-    assert not stuck, f"jobs that never ended: {stuck}"
+    assert not stuck, f"jobs or explanations that never ended: {stuck}"

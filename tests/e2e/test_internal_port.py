@@ -17,7 +17,12 @@ def test_the_internal_port_serves_probes_and_metrics(gateway_internal: str) -> N
     assert httpx.get(f"{gateway_internal}/healthz").json() == {"status": "ok"}
     ready = httpx.get(f"{gateway_internal}/readyz")
     assert ready.status_code == 200, ready.text
-    assert ready.json() == {"status": "ready", "checks": READY_CHECKS}
+    assert ready.json()["status"] == "ready"
+    assert ready.json()["checks"] == READY_CHECKS
+    # Where each served model runs: the local stand-in runs ONNX Runtime on the CPU.
+    providers = ready.json()["execution_providers"]
+    assert providers
+    assert set(providers.values()) == {"CPUExecutionProvider"}
     # `/metrics` there: test_metrics_endpoint.py (a scrape here would cache job counts).
     # Nothing of the API lives there.
     assert httpx.get(f"{gateway_internal}/v1/models").status_code == 404
