@@ -6,6 +6,7 @@ from typing import Annotated
 import anyio.to_thread
 from fastapi import APIRouter, Query, Response
 from minio.error import S3Error
+from PIL import Image
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from gateway.api.deps import ClientsDep, owned_job
@@ -67,7 +68,13 @@ async def get_job_image(
         assert job.result is not None
         frame = job.result.image_size
         box = faces[face].box
-        content = await anyio.to_thread.run_sync(crop_face, content, box, frame, _MAX_PIXELS)
+        try:
+            content = await anyio.to_thread.run_sync(crop_face, content, box, frame, _MAX_PIXELS)
+        except (OSError, ValueError, Image.DecompressionBombError, Warning) as error:
+            # Judged by a worker, so decodable there: only a bound set differently here.
+            raise ApiError(
+                422, ErrorCode.IMAGE_DECODE_FAILED, "the face could not be cut from the image"
+            ) from error
         media_type, etag = "image/png", f"{etag}-face{face}-{'-'.join(map(str, box))}"
     headers = {
         # The bytes are stored under their SHA-256: they never change.
