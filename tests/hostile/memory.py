@@ -59,8 +59,12 @@ def decode_in_child(
 ) -> tuple[int | None, Outcome | None]:
     """The child's exit code, and what it reported: an error code, "MemoryError", or
     "decoded" and the (height, width) decoded."""
-    # Forked, so the imports are already paid for; the child runs nothing but the decode.
-    context = multiprocessing.get_context("fork")
+    # From a fork server: a clean process that imported this module once, so each child
+    # starts with the imports paid for and nothing else. A child forked from the test
+    # process itself would inherit whatever heap earlier tests freed, and decode into that
+    # without asking for address space: the limit would not bite.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
     receiver, sender = context.Pipe(duplex=False)
     child = context.Process(target=_decode_within, args=(name, budget_mib, sender), daemon=True)
     child.start()
