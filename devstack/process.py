@@ -98,6 +98,9 @@ class ManagedProcess(ABC):
         self.stop_timeout_s = stop_timeout_s
         self._process: subprocess.Popen[bytes] | None = None
         self._log_offset = 0
+        # Ready once: its ports are known to others from then on.
+        self._was_ready = False
+        self._port_retries = 3
 
     @abstractmethod
     def command(self) -> list[str]:
@@ -146,17 +149,32 @@ class ManagedProcess(ABC):
             if process is None:
                 raise ServerError(f"{self.name} was not started")
             if process.poll() is not None:
+                message = self._tail_message()
+                if not self._was_ready and "already in use" in message and self._port_retries:
+                    # A port picked free was taken before the server bound it: one nobody
+                    # has been told of yet, so new ones are as good.
+                    self._port_retries -= 1
+                    if self.repick_ports():
+                        self._process = None
+                        self.start()
+                        continue
                 raise ServerError(
                     f"{self.name} exited with code {process.returncode} before it was ready; "
-                    f"{self._tail_message()}"
+                    f"{message}"
                 )
             if self.is_ready():
+                self._was_ready = True
                 return
             if time.monotonic() >= deadline:
                 raise ServerError(
                     f"{self.name} not ready after {timeout_s:g}s; {self._tail_message()}"
                 )
             time.sleep(0.1)
+
+    def repick_ports(self) -> bool:
+        """Pick new free ports for a first start that lost one to another process; False
+        when its ports were given (someone relies on them)."""
+        return False
 
     def stop(self) -> None:
         """SIGTERM the server, SIGKILL it after `stop_timeout_s`, then kill leftover children."""

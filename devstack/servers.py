@@ -223,9 +223,16 @@ class TritonServer(TritonAddresses, ManagedProcess):
         self.http_port = http_port or free_port()
         self.grpc_port = grpc_port or free_port()
         self.metrics_port = metrics_port or free_port()
+        self._ports_given = any((http_port, grpc_port, metrics_port))
         self.model_name = model_name
         # Names the Python backend's shared-memory regions, so a killed server's can go.
         self.shm_prefix = f"devstack-triton-{secrets.token_hex(4)}-"
+
+    def repick_ports(self) -> bool:
+        if self._ports_given:
+            return False
+        self.http_port, self.grpc_port, self.metrics_port = (free_port() for _ in range(3))
+        return True
 
     @property
     def backend_dir(self) -> Path:

@@ -77,7 +77,7 @@ def running_stack(servers: Servers, root: Path, model_repository: Path) -> Itera
             server.start()
             return server
 
-        # Triton takes longest: it starts first and is waited for last.
+        # Triton takes longest: it starts first, and the stores start while it loads.
         triton = started(servers.triton(model_repository, root / "triton", log_dir=logs))
         redis = servers.redis(root / "redis", log_dir=logs, persistent=True)
         mongo = servers.mongo(root / "mongo", log_dir=logs)
@@ -87,6 +87,9 @@ def running_stack(servers: Servers, root: Path, model_repository: Path) -> Itera
             started(store)
         for store in stores:
             store.wait_ready()
+        # Before its address goes into the services' settings: a first start that lost a
+        # port to another process comes up on new ones.
+        triton.wait_ready()
         s3_proxy = cleanup.enter_context(TcpProxy(s3.port))
         env = service_env(redis.url, mongo.url, s3_proxy.endpoint, triton.grpc_url)
         env |= FAULT_SETTINGS
@@ -94,7 +97,7 @@ def running_stack(servers: Servers, root: Path, model_repository: Path) -> Itera
         gateway = started(gateway_process(port, env, logs))
         worker = started(worker_process(env, logs, name="faults", concurrency=WORKER_CONCURRENCY))
         beat = started(beat_process(env, logs, root / "beat" / "schedule"))
-        for waited in (gateway, worker, beat, triton):
+        for waited in (gateway, worker, beat):
             waited.wait_ready()
         yield FaultStack(
             redis=redis,
