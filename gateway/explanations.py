@@ -5,6 +5,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.api.deps import owned_job
 from gateway.errors import ApiError
 from gateway.producer import TaskSender
 from storage.errors import ErrorCode
@@ -90,11 +91,7 @@ class Explainer:
         self._tasks = tasks
 
     async def job(self, tenant_id: str, job_id: str) -> Job:
-        job = await self._jobs.get(job_id) if len(job_id) <= 64 else None
-        # Another tenant's job answers exactly like one that does not exist.
-        if job is None or job.tenant_id != tenant_id:
-            raise ApiError(404, ErrorCode.JOB_NOT_FOUND, f"no job with id {job_id!r}")
-        return job
+        return await owned_job(self._jobs, job_id, tenant_id)
 
     async def request(self, tenant_id: str, job_id: str) -> tuple[Explanation, bool]:
         """The job's explanation, asked for now (True) or already there (False). A failed

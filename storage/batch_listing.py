@@ -7,7 +7,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from storage.batch_repository import Batch
 from storage.job_listing import newest_first
-from storage.jobs import JobStatus
+from storage.job_repository import JobRepository
 
 Document = dict[str, Any]
 
@@ -32,22 +32,10 @@ async def list_batches(
     if created:
         query["created_at"] = created
     page, next_cursor = await newest_first(database["batches"], query, limit=limit, cursor=cursor)
-    counts = await _counts(database, [str(document["_id"]) for document in page])
+    ids = [str(document["_id"]) for document in page]
+    counts = await JobRepository(database).count_batches_by_status(ids)
     batches = [_batch(document) for document in page]
     return [(batch, counts[batch.id]) for batch in batches], next_cursor
-
-
-async def _counts(database: AsyncDatabase[Document], ids: list[str]) -> dict[str, dict[str, int]]:
-    counts = {batch_id: {status.value: 0 for status in JobStatus} for batch_id in ids}
-    if not ids:
-        return counts
-    pipeline: list[Document] = [
-        {"$match": {"batch_id": {"$in": ids}}},
-        {"$group": {"_id": {"batch": "$batch_id", "status": "$status"}, "count": {"$sum": 1}}},
-    ]
-    async for row in await database["jobs"].aggregate(pipeline):
-        counts[str(row["_id"]["batch"])][str(row["_id"]["status"])] = int(row["count"])
-    return counts
 
 
 def _batch(document: Document) -> Batch:

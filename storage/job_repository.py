@@ -108,13 +108,20 @@ class JobRepository:
                 raise
 
     async def count_batch_by_status(self, batch_id: str) -> dict[str, int]:
-        counts = {status.value: 0 for status in JobStatus}
+        return (await self.count_batches_by_status([batch_id]))[batch_id]
+
+    async def count_batches_by_status(self, batch_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Each batch's jobs per status (every status present, zero or not), in one query."""
+        counts = {batch_id: {status.value: 0 for status in JobStatus} for batch_id in batch_ids}
+        if not batch_ids:
+            return counts
+        group = {"batch": "$batch_id", "status": "$status"}
         pipeline: list[Document] = [
-            {"$match": {"batch_id": batch_id}},
-            {"$group": {"_id": "$status", "count": {"$sum": 1}}},
+            {"$match": {"batch_id": {"$in": list(batch_ids)}}},
+            {"$group": {"_id": group, "count": {"$sum": 1}}},
         ]
         async for row in await self._jobs.aggregate(pipeline):
-            counts[str(row["_id"])] = int(row["count"])
+            counts[str(row["_id"]["batch"])][str(row["_id"]["status"])] = int(row["count"])
         return counts
 
     async def count_by_status(self, max_time_ms: int = 1000) -> dict[str, int]:

@@ -77,10 +77,10 @@ JobsDep = Annotated[JobRepository, Depends(get_jobs)]
 WebhooksDep = Annotated[WebhookRepository, Depends(get_webhooks)]
 
 
-async def owned_job(clients: Clients, job_id: str, tenant_id: str) -> Job:
+async def owned_job(jobs: JobRepository, job_id: str, tenant_id: str) -> Job:
     """The tenant's job; 404 `job_not_found` for another tenant's job exactly as for one
     that does not exist."""
-    job = await clients.jobs.get(job_id) if len(job_id) <= 64 else None
+    job = await jobs.get(job_id) if len(job_id) <= 64 else None
     if job is None or job.tenant_id != tenant_id:
         raise ApiError(404, ErrorCode.JOB_NOT_FOUND, f"no job with id {job_id!r}")
     return job

@@ -47,7 +47,7 @@ async def get_job_image(
         int | None, Query(ge=0, le=1000, description="A face's index in the job's result.")
     ] = None,
 ) -> Response:
-    job = await owned_job(clients, job_id, principal.tenant_id)
+    job = await owned_job(clients.jobs, job_id, principal.tenant_id)
     if job.image is None:
         # The job exists; its image does not yet (a URL job not fetched), or never will.
         raise ApiError(409, ErrorCode.IMAGE_NOT_STORED, "the job holds no stored image (yet)")

@@ -76,7 +76,7 @@ class ExportFormat(StrEnum):
 async def create_review(
     job_id: str, body: ReviewIn, clients: ClientsDep, principal: SubmitAccess
 ) -> ReviewOut:
-    job = await owned_job(clients, job_id, principal.tenant_id)
+    job = await owned_job(clients.jobs, job_id, principal.tenant_id)
     if not job.status.terminal or job.result is None:
         raise ApiError(409, ErrorCode.JOB_NOT_JUDGED, "the job has no result to review yet")
     if body.face is not None and body.face >= len(job.result.faces):
@@ -104,7 +104,7 @@ async def create_review(
     summary="The job's reviews, newest first",
 )
 async def list_reviews(job_id: str, clients: ClientsDep, principal: ReadAccess) -> ReviewList:
-    job = await owned_job(clients, job_id, principal.tenant_id)
+    job = await owned_job(clients.jobs, job_id, principal.tenant_id)
     reviews = await clients.reviews.of_job(principal.tenant_id, job.id)
     return ReviewList(items=[ReviewOut.from_review(review) for review in reviews])
 
